@@ -1,0 +1,138 @@
+import type { Db, Queryable } from '../store/index.js';
+
+export interface Change {
+  seq: number;
+  entity: string;
+  entityId: string;
+  kind: string;
+}
+
+export type ChangeHandler = (change: Change) => void | Promise<void>;
+
+const CHANNEL = 'ans_changes';
+// Serialises change-row inserts so that seq order equals commit order: a reader that has seen
+// seq N can never later find a committed N-1.
+const CHANGE_LOCK = 7_264_102;
+
+/** Records a change inside the caller's transaction; the feed delivers it after commit. */
+export async function recordChange(
+  tx: Queryable,
+  entity: string,
+  entityId: string,
+  kind: string,
+): Promise<number> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [CHANGE_LOCK]);
+  const rows = await tx.query<{ seq: string }>(
+    'INSERT INTO changes (entity, entity_id, kind) VALUES ($1, $2, $3) RETURNING seq',
+    [entity, entityId, kind],
+  );
+  const seq = Number(rows[0]!.seq);
+  await tx.query('SELECT pg_notify($1, $2)', [CHANNEL, String(seq)]);
+  return seq;
+}
+
+/**
+ * The event bus: an ordered feed of committed changes read back from the store. Local writers
+ * call `poke()` after commit; other processes on the same PostgreSQL wake it via LISTEN/NOTIFY,
+ * and a slow poll covers a lost notification. Handlers run in seq order, one change at a time.
+ */
+export class ChangeFeed {
+  private last = 0;
+  private readonly handlers = new Set<ChangeHandler>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private unlisten: (() => Promise<void>) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly waiters: { seq: number; resolve: () => void }[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly onError: (e: unknown) => void = () => undefined,
+  ) {}
+
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  /** Starts after `fromSeq` (the newest seq the projections were built at). */
+  async start(fromSeq: number, pollMs = 1000): Promise<void> {
+    this.last = fromSeq;
+    this.unlisten = await this.db.listen(CHANNEL, () => this.poke());
+    this.timer = setInterval(() => this.poke(), pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.unlisten?.();
+    await this.running;
+  }
+
+  subscribe(h: ChangeHandler): () => void {
+    this.handlers.add(h);
+    return () => this.handlers.delete(h);
+  }
+
+  /** Resolves once every change up to `seq` has been delivered. */
+  waitFor(seq: number): Promise<void> {
+    if (seq <= this.last) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push({ seq, resolve });
+      this.poke();
+    });
+  }
+
+  poke(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.poke();
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      let rows: { seq: string; entity: string; entity_id: string; kind: string }[];
+      try {
+        rows = await this.db.query(
+          'SELECT seq, entity, entity_id, kind FROM changes WHERE seq > $1 ORDER BY seq LIMIT 1000',
+          [this.last],
+        );
+      } catch (e) {
+        this.onError(e);
+        return;
+      }
+      if (rows.length === 0) return;
+      for (const r of rows) {
+        const change: Change = { seq: Number(r.seq), entity: r.entity, entityId: r.entity_id, kind: r.kind };
+        for (const h of this.handlers) {
+          try {
+            await h(change);
+          } catch (e) {
+            this.onError(e);
+          }
+        }
+        this.last = change.seq;
+        for (let i = this.waiters.length - 1; i >= 0; i--) {
+          const w = this.waiters[i]!;
+          if (w.seq <= this.last) {
+            this.waiters.splice(i, 1);
+            w.resolve();
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The newest committed seq, for projections built from a full read at start-up. */
+export async function currentSeq(db: Queryable): Promise<number> {
+  const rows = await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM changes');
+  return Number(rows[0]?.seq ?? 0);
+}

@@ -1,0 +1,31 @@
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { Db } from './db.js';
+import { openPglite } from './pglite.js';
+import { openPostgres } from './postgres.js';
+import { loadMigrations, migrate } from './migrate.js';
+
+export type { Db, DbKind, Queryable } from './db.js';
+export { migrate, loadMigrations, type Migration } from './migrate.js';
+
+export const MIGRATIONS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '../../migrations');
+
+export interface StoreOptions {
+  /** postgres://... to use a server; otherwise PGlite in `dataDir` (in memory when undefined). */
+  databaseUrl?: string | undefined;
+  dataDir?: string | undefined;
+}
+
+/** Opens the configured database and brings its schema up to date. */
+export async function openStore(opts: StoreOptions): Promise<Db> {
+  const db = opts.databaseUrl
+    ? await openPostgres(opts.databaseUrl)
+    : await openPglite(opts.dataDir === undefined ? undefined : join(opts.dataDir, 'pgdata'));
+  try {
+    await migrate(db, loadMigrations(MIGRATIONS_DIR));
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  return db;
+}

@@ -1,0 +1,43 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import type { Db, Queryable } from './db.js';
+
+function wrapTx(tx: Transaction): Queryable {
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]) {
+      const r = await tx.query<T>(sql, params as unknown[] | undefined);
+      return r.rows;
+    },
+    async exec(sql: string) {
+      await tx.exec(sql);
+    },
+  };
+}
+
+/** Embedded PostgreSQL (WASM) persisted under `dir`; the default store. One process at a time. */
+export async function openPglite(dir: string | undefined): Promise<Db> {
+  if (dir) mkdirSync(dir, { recursive: true });
+  const pg = new PGlite(dir, { extensions: { vector } });
+  await pg.waitReady;
+  await pg.exec('CREATE EXTENSION IF NOT EXISTS vector');
+  return {
+    kind: 'pglite',
+    hasVector: true,
+    async query<T>(sql: string, params?: readonly unknown[]) {
+      const r = await pg.query<T>(sql, params as unknown[] | undefined);
+      return r.rows;
+    },
+    async exec(sql: string) {
+      await pg.exec(sql);
+    },
+    transaction: (fn) => pg.transaction((tx) => fn(wrapTx(tx))),
+    async listen(channel, onNotify) {
+      const unlisten = await pg.listen(channel, onNotify);
+      return async () => {
+        await unlisten();
+      };
+    },
+    close: () => pg.close(),
+  };
+}
