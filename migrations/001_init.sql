@@ -22,6 +22,9 @@ CREATE TABLE agents (
   created_at      timestamptz NOT NULL DEFAULT now(),
   updated_at      timestamptz NOT NULL DEFAULT now(),
   last_heartbeat  timestamptz,
+  -- The current certificate, denormalised for the DNS TLSA projection.
+  cert_serial     text,
+  spki_sha256     text,
   change_seq      bigint NOT NULL DEFAULT 0
 );
 -- A label is taken while its agent is pending, active, suspended or revoked.

@@ -18,7 +18,8 @@ function wrapTx(tx: Transaction): Queryable {
 /** Embedded PostgreSQL (WASM) persisted under `dir`; the default store. One process at a time. */
 export async function openPglite(dir: string | undefined): Promise<Db> {
   if (dir) mkdirSync(dir, { recursive: true });
-  const pg = new PGlite(dir, { extensions: { vector } });
+  // `new PGlite(undefined, opts)` ignores opts, so the in-memory form passes opts alone.
+  const pg = dir ? new PGlite(dir, { extensions: { vector } }) : new PGlite({ extensions: { vector } });
   await pg.waitReady;
   await pg.exec('CREATE EXTENSION IF NOT EXISTS vector');
   return {

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import type { Queryable } from '../src/store/index.js';
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  subject?: string | undefined;
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditRecord {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string | null;
+  detail: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export type AuditVerdict = { ok: true; checked: number } | { ok: false; checked: number; firstBroken: number; why: string };
+
+const AUDIT_LOCK = 7_264_103;
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** JSON with object keys sorted, so the hash does not depend on how jsonb reorders keys. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function entryHash(prevHash: string, r: Omit<AuditRecord, 'hash' | 'prevHash'>): string {
+  const body = canonical({ seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, detail: r.detail });
+  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+}
+
+interface AuditRow {
+  seq: string | number;
+  at: Date | string;
+  actor: string;
+  action: string;
+  subject: string | null;
+  detail: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+function fromRow(r: AuditRow): AuditRecord {
+  return {
+    seq: Number(r.seq),
+    at: new Date(r.at).toISOString(),
+    actor: r.actor,
+    action: r.action,
+    subject: r.subject,
+    detail: r.detail,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+/**
+ * The tamper-evident audit log: each entry carries the SHA-256 of the previous one. Appends run
+ * inside the caller's transaction under an advisory lock, so the chain is computed in commit order.
+ */
+export class AuditLog {
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  async append(tx: Queryable, entries: AuditEntry | readonly AuditEntry[]): Promise<void> {
+    const list = Array.isArray(entries) ? entries : [entries as AuditEntry];
+    if (list.length === 0) return;
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+    const last = await tx.query<{ seq: string; hash: string }>(
+      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+    );
+    let seq = Number(last[0]?.seq ?? 0);
+    let prev = last[0]?.hash ?? GENESIS_HASH;
+    const at = this.now().toISOString();
+    const cols: unknown[] = [];
+    const values: string[] = [];
+    for (const e of list) {
+      seq += 1;
+      const rec = { seq, at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: e.detail ?? {} };
+      const hash = entryHash(prev, rec);
+      const b = cols.length;
+      values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`);
+      cols.push(seq, at, rec.actor, rec.action, rec.subject, JSON.stringify(rec.detail), prev, hash);
+      prev = hash;
+    }
+    await tx.query(
+      `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ${values.join(', ')}`,
+      cols,
+    );
+  }
+
+  async list(db: Queryable, opts: { after?: number; limit: number; subject?: string }): Promise<AuditRecord[]> {
+    const rows = await db.query<AuditRow>(
+      `SELECT * FROM audit_log WHERE seq > $1 AND ($2::text IS NULL OR subject = $2) ORDER BY seq LIMIT $3`,
+      [opts.after ?? 0, opts.subject ?? null, opts.limit],
+    );
+    return rows.map(fromRow);
+  }
+
+  /** Walks the whole chain in pages and names the first entry whose hash or link is wrong. */
+  async verify(db: Queryable): Promise<AuditVerdict> {
+    let prev = GENESIS_HASH;
+    let expectSeq = 1;
+    let checked = 0;
+    for (;;) {
+      const page = await this.list(db, { after: expectSeq - 1, limit: 5000 });
+      if (page.length === 0) return { ok: true, checked };
+      for (const r of page) {
+        if (r.seq !== expectSeq) return { ok: false, checked, firstBroken: expectSeq, why: 'entry missing' };
+        if (r.prevHash !== prev) return { ok: false, checked, firstBroken: r.seq, why: 'link to the previous entry broken' };
+        if (entryHash(prev, r) !== r.hash) return { ok: false, checked, firstBroken: r.seq, why: 'entry content does not match its hash' };
+        prev = r.hash;
+        expectSeq += 1;
+        checked += 1;
+      }
+    }
+  }
+}

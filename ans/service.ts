@@ -1,0 +1,364 @@
+import { randomUUID } from 'node:crypto';
+import type { Db, Queryable } from '../src/store/index.js';
+import { recordChange } from '../src/events/index.js';
+import type { AgentCard } from './card.js';
+import { AnsErrors } from './errors.js';
+import { AuditLog } from './audit.js';
+import { livenessOf, transition, type AgentStatus, type LifecycleAction, type Liveness } from './lifecycle.js';
+import { actorName, type Principal } from './principal.js';
+import * as repo from './repo.js';
+import type { AgentRow } from './repo.js';
+import { compareSemver, incompatibilities, parseSemver } from './version.js';
+
+/** What the registry needs from the CA; `ca/` implements it and the composition root passes it in. */
+export interface CertificateIssuer {
+  checkCsr(csrPem: string, fqdn: string): Promise<void>;
+  issue(req: { subjectId: string; fqdn: string; uri: string; csrPem: string }, tx?: Queryable): Promise<IssuedCertificate>;
+  revokeSubject(subjectId: string, reason: RevocationReason, tx?: Queryable): Promise<string[]>;
+  current(subjectId: string): Promise<CertificateInfo | null>;
+}
+export type RevocationReason =
+  | 'unspecified'
+  | 'keyCompromise'
+  | 'cACompromise'
+  | 'affiliationChanged'
+  | 'superseded'
+  | 'cessationOfOperation'
+  | 'certificateHold'
+  | 'privilegeWithdrawn'
+  | 'aACompromise';
+export interface IssuedCertificate {
+  serial: string;
+  pem: string;
+  chainPem: string;
+  notBefore: Date;
+  notAfter: Date;
+  spkiSha256: string;
+}
+export interface CertificateInfo extends IssuedCertificate {
+  status: 'good' | 'revoked' | 'expired';
+  revokedAt?: Date;
+  reason?: RevocationReason;
+}
+
+/** Screens free text (card fields) before it is stored; the semantic layer provides it. */
+export type TextScreen = (text: string) => { ok: true; text: string } | { ok: false; reason: string };
+
+export interface RegistryOptions {
+  db: Db;
+  zone: string;
+  ca: CertificateIssuer;
+  heartbeatIntervalMs: number;
+  screen?: TextScreen;
+  now?: () => Date;
+  /** Called after each commit that recorded a change, so the change feed delivers it at once. */
+  onChange?: (seq: number) => void;
+}
+
+export interface AgentView {
+  id: string;
+  fqdn: string;
+  label: string;
+  zone: string;
+  status: AgentStatus;
+  liveness: Liveness;
+  version: string;
+  card: AgentCard;
+  createdAt: string;
+  updatedAt: string;
+  lastHeartbeat: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** Zone in API form: lower case, no trailing dot. */
+export function normaliseName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+/**
+ * The registry: agent records and their lifecycle. Every state change commits the new state,
+ * its audit entry and a change-feed row in one transaction.
+ */
+export class Registry {
+  readonly zone: string;
+  readonly db: Db;
+  private readonly ca: CertificateIssuer;
+  private readonly now: () => Date;
+  readonly audit: AuditLog;
+  private readonly heartbeatIntervalMs: number;
+  private readonly screen: TextScreen | undefined;
+  private readonly onChange: (seq: number) => void;
+
+  constructor(opts: RegistryOptions) {
+    this.db = opts.db;
+    this.zone = normaliseName(opts.zone);
+    this.ca = opts.ca;
+    this.now = opts.now ?? (() => new Date());
+    this.audit = new AuditLog(this.now);
+    this.heartbeatIntervalMs = opts.heartbeatIntervalMs;
+    this.screen = opts.screen;
+    this.onChange = opts.onChange ?? (() => undefined);
+  }
+
+  fqdnOf(label: string): string {
+    return `${label.toLowerCase()}.${this.zone}`;
+  }
+
+  view(a: AgentRow): AgentView {
+    return {
+      id: a.id,
+      fqdn: a.fqdn,
+      label: a.label,
+      zone: a.zone,
+      status: a.status,
+      liveness: livenessOf(a.lastHeartbeat, this.now(), this.heartbeatIntervalMs),
+      version: a.version,
+      card: a.card,
+      createdAt: a.createdAt.toISOString(),
+      updatedAt: a.updatedAt.toISOString(),
+      lastHeartbeat: a.lastHeartbeat?.toISOString() ?? null,
+    };
+  }
+
+  /** Card checks the JSON schema cannot express: free text screening. */
+  private checkCard(card: AgentCard): AgentCard {
+    if (!this.screen) return card;
+    const texts: [string, string][] = [
+      ['name', card.name],
+      ['description', card.description],
+    ];
+    card.skills.forEach((s, i) => {
+      texts.push([`skills[${i}].name`, s.name], [`skills[${i}].description`, s.description]);
+      (s.tags ?? []).forEach((t, j) => texts.push([`skills[${i}].tags[${j}]`, t]));
+      (s.examples ?? []).forEach((t, j) => texts.push([`skills[${i}].examples[${j}]`, t]));
+    });
+    for (const [field, text] of texts) {
+      const r = this.screen(text);
+      if (!r.ok) throw AnsErrors.unsafeText(field, r.reason);
+    }
+    const ids = new Set<string>();
+    for (const s of card.skills) {
+      if (ids.has(s.id)) throw AnsErrors.invalidCard(`skill id '${s.id}' appears twice`);
+      ids.add(s.id);
+    }
+    return card;
+  }
+
+  private async commit<T>(fn: (tx: Queryable) => Promise<{ result: T; seq?: number }>): Promise<T> {
+    const { result, seq } = await this.db.transaction(fn);
+    if (seq !== undefined) this.onChange(seq);
+    return result;
+  }
+
+  async register(card: AgentCard, csrPem: string, by: Principal): Promise<{ id: string; status: 'pending'; fqdn: string }> {
+    this.checkCard(card);
+    const fqdn = this.fqdnOf(card.label);
+    await this.ca.checkCsr(csrPem, fqdn);
+    const id = randomUUID();
+    const now = this.now();
+    return this.commit(async (tx) => {
+      if (await repo.liveAgentByFqdn(tx, fqdn)) throw AnsErrors.labelTaken(fqdn);
+      try {
+        await repo.insertAgent(tx, { id, label: card.label.toLowerCase(), zone: this.zone, fqdn, version: card.version, card, csr: csrPem, now });
+      } catch (e) {
+        // Another registration of the same label committed between our check and insert.
+        if ((e as { code?: string }).code === '23505') throw AnsErrors.labelTaken(fqdn);
+        throw e;
+      }
+      await this.audit.append(tx, { actor: actorName(by), action: 'agent.register', subject: id, detail: { fqdn, version: card.version } });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      return { result: { id, status: 'pending' as const, fqdn }, seq };
+    });
+  }
+
+  private async locked(tx: Queryable, id: string): Promise<AgentRow> {
+    const a = await repo.getAgent(tx, id, true);
+    if (!a) throw AnsErrors.notFound(id);
+    return a;
+  }
+
+  /** Agents may act only on themselves; admins on anyone. Registry changes spend the JWT id. */
+  private async authorise(tx: Queryable, by: Principal, id: string, allowAgent: boolean): Promise<void> {
+    if (by.kind === 'admin') return;
+    if (by.kind === 'agent' && allowAgent) {
+      if (by.agentId !== id) throw AnsErrors.forbidden('an agent may only act on its own record');
+      if (!(await repo.consumeJti(tx, by.jti, by.exp))) throw AnsErrors.replayed();
+      return;
+    }
+    throw AnsErrors.forbidden('this action needs an admin token');
+  }
+
+  private move(a: AgentRow, action: LifecycleAction): AgentStatus {
+    const to = transition(a.status, action);
+    if (!to) throw AnsErrors.illegalTransition(a.status, action);
+    return to;
+  }
+
+  async approve(id: string, by: Principal): Promise<{ agent: AgentView; certificate: IssuedCertificate }> {
+    return this.commit(async (tx) => {
+      await this.authorise(tx, by, id, false);
+      const a = await this.locked(tx, id);
+      const to = this.move(a, 'approve');
+      const cert = await this.ca.issue({ subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem: a.csr }, tx);
+      await this.audit.append(tx, { actor: actorName(by), action: 'agent.approve', subject: id, detail: { serial: cert.serial } });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const now = this.now();
+      await repo.updateAgent(tx, id, { status: to, cert, changeSeq: seq, now });
+      return { result: { agent: this.view({ ...a, status: to, updatedAt: now, changeSeq: seq }), certificate: cert }, seq };
+    });
+  }
+
+  /** reject, suspend, resume, deregister: transitions with no certificate work besides revocation. */
+  async act(id: string, action: 'reject' | 'suspend' | 'resume' | 'deregister', by: Principal, reason?: string): Promise<AgentView> {
+    return this.commit(async (tx) => {
+      await this.authorise(tx, by, id, action === 'deregister');
+      const a = await this.locked(tx, id);
+      const to = this.move(a, action);
+      // A deregistered agent's certificate must stop working too.
+      const revoked = action === 'deregister' && a.status !== 'pending' ? await this.ca.revokeSubject(id, 'cessationOfOperation', tx) : [];
+      await this.audit.append(tx, {
+        actor: actorName(by),
+        action: `agent.${action}`,
+        subject: id,
+        detail: { from: a.status, to, ...(reason ? { reason } : {}), ...(revoked.length ? { revoked } : {}) },
+      });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const now = this.now();
+      await repo.updateAgent(tx, id, { status: to, changeSeq: seq, now });
+      return { result: this.view({ ...a, status: to, updatedAt: now, changeSeq: seq }), seq };
+    });
+  }
+
+  async revoke(id: string, reason: RevocationReason, by: Principal): Promise<{ agent: AgentView; revoked: string[] }> {
+    return this.commit(async (tx) => {
+      await this.authorise(tx, by, id, true);
+      const a = await this.locked(tx, id);
+      const to = this.move(a, 'revoke');
+      const revoked = await this.ca.revokeSubject(id, reason, tx);
+      await this.audit.append(tx, { actor: actorName(by), action: 'agent.revoke', subject: id, detail: { reason, revoked } });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const now = this.now();
+      await repo.updateAgent(tx, id, { status: to, changeSeq: seq, now });
+      return { result: { agent: this.view({ ...a, status: to, updatedAt: now, changeSeq: seq }), revoked }, seq };
+    });
+  }
+
+  /**
+   * A card update. Same major version: in place, and the version must grow. An incompatible
+   * change needs a new major version, which also gets a new certificate (the URI SAN carries the
+   * version), from `csr` when given (a new key) or else from the CSR on file (same key).
+   */
+  async update(id: string, card: AgentCard, csrPem: string | undefined, by: Principal): Promise<{ agent: AgentView; certificate?: IssuedCertificate }> {
+    this.checkCard(card);
+    const pre = await repo.getAgent(this.db, id);
+    if (!pre) throw AnsErrors.notFound(id);
+    if (csrPem !== undefined) await this.ca.checkCsr(csrPem, pre.fqdn);
+    return this.commit(async (tx) => {
+      await this.authorise(tx, by, id, true);
+      const a = await this.locked(tx, id);
+      if (a.status !== 'active') throw AnsErrors.notActive(a.status);
+      if (card.label.toLowerCase() !== a.label) throw AnsErrors.labelChange();
+      if (compareSemver(card.version, a.version) <= 0) throw AnsErrors.versionNotNewer(card.version, a.version);
+      const major = parseSemver(card.version).major !== parseSemver(a.version).major;
+      const broken = incompatibilities(a.card, card);
+      if (broken.length > 0 && !major) throw AnsErrors.incompatible(broken.join('; '));
+      const now = this.now();
+      let certificate: IssuedCertificate | undefined;
+      if (major || csrPem !== undefined) {
+        const csr = csrPem ?? a.csr;
+        certificate = await this.ca.issue({ subjectId: id, fqdn: a.fqdn, uri: `ans://v${card.version}.${a.fqdn}`, csrPem: csr }, tx);
+      }
+      await repo.insertVersion(tx, id, card.version, card, now);
+      await this.audit.append(tx, {
+        actor: actorName(by),
+        action: 'agent.update',
+        subject: id,
+        detail: { from: a.version, to: card.version, ...(certificate ? { serial: certificate.serial } : {}) },
+      });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      await repo.updateAgent(tx, id, {
+        version: card.version,
+        card,
+        ...(csrPem ? { csr: csrPem } : {}),
+        ...(certificate ? { cert: certificate } : {}),
+        changeSeq: seq,
+        now,
+      });
+      const agent = this.view({ ...a, card, version: card.version, updatedAt: now, changeSeq: seq });
+      return { result: certificate ? { agent, certificate } : { agent }, seq };
+    });
+  }
+
+  /** A new certificate for an active agent, from a new CSR (same or new key). */
+  async renew(id: string, csrPem: string, by: Principal): Promise<IssuedCertificate> {
+    const pre = await repo.getAgent(this.db, id);
+    if (!pre) throw AnsErrors.notFound(id);
+    await this.ca.checkCsr(csrPem, pre.fqdn);
+    return this.commit(async (tx) => {
+      await this.authorise(tx, by, id, true);
+      const a = await this.locked(tx, id);
+      if (a.status !== 'active') throw AnsErrors.notActive(a.status);
+      const certificate = await this.ca.issue({ subjectId: id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem }, tx);
+      await this.audit.append(tx, { actor: actorName(by), action: 'agent.renew', subject: id, detail: { serial: certificate.serial } });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      await repo.updateAgent(tx, id, { csr: csrPem, cert: certificate, changeSeq: seq, now: this.now() });
+      return { result: certificate, seq };
+    });
+  }
+
+  /** Heartbeats only touch liveness: no audit entry and no change row (they are frequent). */
+  async heartbeat(id: string, by: Principal): Promise<AgentView> {
+    return this.commit(async (tx) => {
+      await this.authorise(tx, by, id, true);
+      const a = await this.locked(tx, id);
+      if (a.status !== 'active') throw AnsErrors.notActive(a.status);
+      const now = this.now();
+      await repo.setHeartbeat(tx, id, now);
+      return { result: this.view({ ...a, lastHeartbeat: now }) };
+    });
+  }
+
+  async get(id: string): Promise<AgentRow> {
+    const a = await repo.getAgent(this.db, id);
+    if (!a) throw AnsErrors.notFound(id);
+    return a;
+  }
+
+  async find(id: string): Promise<AgentRow | undefined> {
+    return repo.getAgent(this.db, id);
+  }
+
+  async list(opts: { statuses?: readonly AgentStatus[]; limit: number; cursor?: string }): Promise<Page<AgentView>> {
+    let afterId: string | undefined;
+    if (opts.cursor) {
+      afterId = Buffer.from(opts.cursor, 'base64url').toString('utf8');
+      if (!/^[0-9a-f-]{36}$/.test(afterId)) throw AnsErrors.badCursor();
+    }
+    const rows = await repo.listAgents(this.db, { statuses: opts.statuses, afterId, limit: opts.limit + 1 });
+    const items = rows.slice(0, opts.limit).map((r) => this.view(r));
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > opts.limit && last ? Buffer.from(last.id).toString('base64url') : null };
+  }
+
+  versions(id: string) {
+    return repo.versions(this.db, id);
+  }
+
+  async certificate(id: string): Promise<CertificateInfo | null> {
+    await this.get(id);
+    return this.ca.current(id);
+  }
+
+  heartbeatsSince(since: Date) {
+    return repo.heartbeatsSince(this.db, since);
+  }
+
+  purgeExpiredJti(): Promise<void> {
+    return repo.purgeExpiredJti(this.db, this.now());
+  }
+
+}

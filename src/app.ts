@@ -1,0 +1,273 @@
+/**
+ * The composition root: builds config-driven parts in dependency order and wires the change
+ * feed to the projections (active directory, DNS zone, vector index). `buildApp()` does no
+ * listening, so tests can build one; `start()` opens the ports.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import {
+  ActiveDirectory,
+  Registry,
+  Resolver,
+  getAgent,
+  registryRoutes,
+  resolveRoutes,
+  type AgentRow,
+} from '../ans/index.js';
+import { CertificateAuthority, ResponseSigner, caRoutes } from '../ca/index.js';
+import { DnsServer, type ZoneAgent } from '../dns/index.js';
+import { SemanticIndex, createEmbedder, screenText, type AgentDoc, type Embedder } from '../embeddings/index.js';
+import { AdminTokens, Authenticator, adminTokenRoutes } from './auth/index.js';
+import type { Config } from './config/index.js';
+import { ChangeFeed, currentSeq, type Change } from './events/index.js';
+import { buildHttp, createMetrics } from './http/index.js';
+import { openStore, type Db } from './store/index.js';
+import { healthRoutes } from './http/health.js';
+import { zoneRoutes } from './http/zone.js';
+import { SerialQueue } from './util/serial-queue.js';
+
+export const VERSION = '0.1.0';
+
+export interface AppOptions {
+  config: Config;
+  now?: () => Date;
+  /** Overrides the configured embedder (tests pass a cheap one). */
+  embedder?: Embedder;
+  logger?: Logger;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly db: Db;
+  readonly log: Logger;
+  readonly http: FastifyInstance;
+  readonly registry: Registry;
+  readonly ca: CertificateAuthority;
+  readonly dns: DnsServer;
+  readonly index: SemanticIndex;
+  readonly directory: ActiveDirectory;
+  readonly feed: ChangeFeed;
+  /** Set on the very first start: the bootstrap admin token (also in DIR/admin.token). */
+  readonly bootstrapToken: string | undefined;
+  start(): Promise<{ httpUrl: string; httpPort: number; dnsPort: number }>;
+  stop(): Promise<void>;
+  /** Resolves when every change up to now has reached DNS, the directory and the index. */
+  settled(): Promise<void>;
+}
+
+function writeSecret(path: string, value: string): void {
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+/** The CA passphrase: flag/env, else the generated DIR/ca.passphrase (mode 0600). */
+function caPassphrase(config: Config): string {
+  if (config.caPassphrase) return config.caPassphrase;
+  const path = join(config.dataDir, 'ca.passphrase');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const p = randomBytes(32).toString('base64url');
+  writeSecret(path, p);
+  return p;
+}
+
+export function zoneAgentOf(a: AgentRow): ZoneAgent {
+  return {
+    id: a.id,
+    fqdn: a.fqdn,
+    version: a.version,
+    endpoints: a.card.endpoints.map((e) => ({
+      protocol: e.protocol,
+      url: e.url,
+      ...(e.priority !== undefined ? { priority: e.priority } : {}),
+      ...(e.weight !== undefined ? { weight: e.weight } : {}),
+    })),
+    spkiSha256: a.spkiSha256,
+  };
+}
+
+export function agentDocOf(a: AgentRow): AgentDoc {
+  return {
+    id: a.id,
+    fqdn: a.fqdn,
+    name: a.card.name,
+    description: a.card.description,
+    skills: a.card.skills.map((s) => ({ id: s.id, name: s.name, description: s.description, ...(s.tags ? { tags: s.tags } : {}) })),
+    protocols: [...new Set(a.card.endpoints.map((e) => e.protocol))],
+    domain: a.zone,
+  };
+}
+
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const { config } = opts;
+  const now = opts.now ?? (() => new Date());
+  const log = opts.logger ?? pino({ level: config.logLevel, name: 'ans' });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const db = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  if (!db.hasVector) log.warn('the database has no pgvector extension: vectors are kept in a real[] column');
+  const passphrase = caPassphrase(config);
+  const ca = await CertificateAuthority.open({
+    db,
+    zone: config.zone,
+    publicUrl: config.publicUrl,
+    passphrase,
+    validityDays: config.certValidityDays,
+    now,
+  }).catch(async (e: unknown) => {
+    log.error({ err: (e as Error).message }, 'the CA keys cannot be opened with this passphrase: serving without issuing');
+    return CertificateAuthority.open({ db, zone: config.zone, publicUrl: config.publicUrl, passphrase: undefined, now });
+  });
+  if (!ca.canIssue) log.warn('no CA passphrase: certificates cannot be issued until ANS_CA_PASSPHRASE is set');
+  const signer = await ResponseSigner.open({ db, passphrase: ca.canIssue ? passphrase : undefined, issuer: config.publicUrl });
+
+  const adminTokens = new AdminTokens(db);
+  let bootstrapToken: string | undefined;
+  if (!(await adminTokens.any())) {
+    const made = await db.transaction((tx) => adminTokens.create(tx, 'bootstrap'));
+    if (made) {
+      bootstrapToken = made.token;
+      writeSecret(join(config.dataDir, 'admin.token'), made.token);
+    }
+  }
+
+  const feed = new ChangeFeed(db, (e) => log.error({ err: e }, 'change feed handler failed'));
+  const registry = new Registry({
+    db,
+    zone: config.zone,
+    ca,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    screen: (t) => screenText(t, { maxLength: 4000 }),
+    now,
+    onChange: () => feed.poke(),
+  });
+  const directory = new ActiveDirectory(config.heartbeatIntervalMs, now);
+
+  // Projections are built from one consistent point: everything up to `startSeq` is read in
+  // full now, everything after arrives through the feed.
+  const startSeq = await currentSeq(db);
+  await directory.load(db);
+  const dns = new DnsServer({
+    zone: config.zone,
+    host: config.host,
+    port: config.dnsPort,
+    publicUrl: config.publicUrl,
+    ...(config.nsAddresses.length ? { nsAddresses: [...config.nsAddresses] } : {}),
+    notify: [...config.notify],
+    transferAcl: [...config.transferAcl],
+    tsigKeys: config.tsigKeys.map((k) => ({ ...k })),
+    workers: config.dnsWorkers,
+    log: log.child({ component: 'dns' }),
+  });
+  dns.load([...directory.all()].map(zoneAgentOf), startSeq);
+
+  const embedder = opts.embedder ?? (await createEmbedder({ kind: config.embedder, ...(config.modelDir ? { modelDir: config.modelDir } : {}) }));
+  const index = await SemanticIndex.open({ embedder, db, dataDir: config.dataDir });
+  // The vector index is slower to update (embedding), so it has its own queue and never
+  // holds up DNS; `settled()` waits for it.
+  const indexQueue = new SerialQueue((e) => log.error({ err: e }, 'vector index update failed'));
+  const indexAgent = (id: string, seq: number) =>
+    indexQueue.push(async () => {
+      const a = await getAgent(db, id);
+      if (a && a.status === 'active') await index.upsert(agentDocOf(a), seq);
+      else await index.remove(id, seq);
+    });
+  if (index.lastSeq < startSeq) {
+    const stale = await db.query<{ entity_id: string; seq: string }>(
+      `SELECT entity_id, max(seq) AS seq FROM changes WHERE entity = 'agent' AND seq > $1 GROUP BY entity_id ORDER BY 2`,
+      [index.lastSeq],
+    );
+    log.info({ changes: stale.length, from: index.lastSeq, to: startSeq }, 'catching the vector index up');
+    for (const s of stale) indexAgent(s.entity_id, Number(s.seq));
+  }
+
+  feed.subscribe(async (c: Change) => {
+    if (c.entity === 'agent') {
+      const a = await getAgent(db, c.entityId);
+      directory.apply(a, c.entityId);
+      if (a && a.status === 'active') dns.upsert(zoneAgentOf(a), c.seq);
+      else dns.remove(c.entityId, c.seq);
+      indexAgent(c.entityId, c.seq);
+    } else if (c.entity === 'certificate') {
+      ca.invalidate(c.entityId);
+    }
+  });
+
+  const resolver = new Resolver({
+    search: index,
+    directory,
+    signer,
+    screen: (t) => screenText(t, { maxLength: 1000 }),
+    issuer: config.publicUrl,
+    now,
+  });
+  const auth = new Authenticator(adminTokens, ca, config.zone, now);
+  const metrics = createMetrics();
+  const httpsMaterial =
+    config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') } : undefined;
+  const http = await buildHttp({
+    logger: log.child({ component: 'http' }) as unknown as Parameters<typeof buildHttp>[0]['logger'],
+    bodyLimit: config.bodyLimit,
+    metrics,
+    version: VERSION,
+    https: httpsMaterial,
+  });
+  await http.register(healthRoutes, { db, ready: () => feed.lastSeq >= startSeq });
+  await http.register(registryRoutes, { registry, auth, registerPerMinute: config.registerPerMinute });
+  await http.register(resolveRoutes, { resolver, signer, perMinute: config.resolvePerMinute });
+  await http.register(adminTokenRoutes, { db, auth, audit: registry.audit });
+  await http.register(caRoutes(ca));
+  await http.register(zoneRoutes, { auth, masterFile: () => dns.masterFile() });
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => Promise<void>) => {
+    const t = setInterval(() => void fn().catch((e: unknown) => log.warn({ err: e }, 'periodic task failed')), ms);
+    t.unref();
+    timers.push(t);
+  };
+
+  let started = false;
+  return {
+    config,
+    db,
+    log,
+    http,
+    registry,
+    ca,
+    dns,
+    index,
+    directory,
+    feed,
+    bootstrapToken,
+    async start() {
+      const ports = await dns.start();
+      await feed.start(startSeq);
+      await http.listen({ host: config.host, port: config.httpPort });
+      started = true;
+      every(Math.min(config.heartbeatIntervalMs, 5000), () => directory.sweep(db));
+      every(60_000, () => registry.purgeExpiredJti());
+      every(60_000, () => index.save());
+      const addr = http.server.address();
+      const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
+      const scheme = httpsMaterial ? 'https' : 'http';
+      return { httpUrl: `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`, httpPort, dnsPort: ports.udpPort };
+    },
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      if (started) await http.close();
+      await feed.stop();
+      await dns.stop();
+      await indexQueue.idle();
+      await index.save().catch((e: unknown) => log.warn({ err: e }, 'could not save the vector index'));
+      await index.close();
+      await embedder.close?.();
+      await db.close();
+    },
+    async settled() {
+      await feed.waitFor(await currentSeq(db));
+      await indexQueue.idle();
+    },
+  };
+}

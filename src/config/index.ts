@@ -1,0 +1,182 @@
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+
+/** The one typed, validated configuration of `ans serve`. Built from flags > ANS_* env > defaults. */
+export interface Config {
+  readonly dataDir: string;
+  readonly zone: string; // always with the trailing dot
+  readonly dnsPort: number;
+  readonly httpPort: number;
+  readonly host: string;
+  readonly publicUrl: string; // no trailing slash
+  readonly demo: boolean;
+  readonly databaseUrl: string | undefined;
+  readonly heartbeatIntervalMs: number;
+  readonly certValidityDays: number;
+  readonly caPassphrase: string | undefined;
+  readonly embedder: 'use' | 'transformers' | 'hash';
+  readonly modelDir: string | undefined;
+  readonly dnsWorkers: number;
+  readonly notify: readonly string[];
+  readonly transferAcl: readonly string[];
+  readonly tsigKeys: readonly { name: string; algorithm: 'hmac-sha256'; secret: string }[];
+  readonly nsAddresses: readonly string[];
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly bodyLimit: number;
+  readonly registerPerMinute: number;
+  readonly resolvePerMinute: number;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** One row per `ans serve` flag: the CLI builds its options and --help from this table. */
+export interface OptionSpec {
+  flag: string; // kebab-case, without dashes
+  arg?: string; // placeholder when the flag takes a value
+  help: string;
+  default?: string;
+  repeatable?: boolean;
+  env?: string; // extra env name besides ANS_<FLAG>
+}
+
+export const SERVE_OPTIONS: readonly OptionSpec[] = [
+  { flag: 'data-dir', arg: 'DIR', help: 'data directory (PGlite files, saved index, admin token)', default: './.ans' },
+  { flag: 'zone', arg: 'ZONE', help: 'the DNS zone agents live in', default: 'agents.internal.' },
+  { flag: 'dns-port', arg: 'N', help: 'DNS port, UDP and TCP (0 = any free port)', default: '5300' },
+  { flag: 'http-port', arg: 'N', help: 'HTTP port (0 = any free port)', default: '8080' },
+  { flag: 'host', arg: 'ADDR', help: 'address to listen on', default: '127.0.0.1' },
+  { flag: 'public-url', arg: 'URL', help: 'base URL for every link ANS hands out (default http://<host>:<http-port>)' },
+  { flag: 'demo', help: 'load sample agents (the home-broadband use case) on start' },
+  { flag: 'database-url', arg: 'URL', help: 'PostgreSQL URL; default: embedded PGlite in the data dir', env: 'DATABASE_URL' },
+  { flag: 'heartbeat-interval', arg: 'SECONDS', help: 'expected agent heartbeat interval; 3 missed = offline', default: '30' },
+  { flag: 'cert-validity-days', arg: 'DAYS', help: 'agent certificate validity (1-397)', default: '30' },
+  { flag: 'ca-passphrase', arg: 'TEXT', help: 'passphrase of the CA keys at rest (default: generated into DIR/ca.passphrase)' },
+  { flag: 'embedder', arg: 'KIND', help: 'use (Universal Sentence Encoder lite) | transformers | hash', default: 'use' },
+  { flag: 'model-dir', arg: 'DIR', help: 'local model directory for --embedder transformers' },
+  { flag: 'dns-workers', arg: 'N', help: 'DNS worker processes (0 = answer in the main process)', default: '0' },
+  { flag: 'notify', arg: 'IP:PORT', help: 'secondary to NOTIFY on zone changes (repeatable)', repeatable: true },
+  { flag: 'transfer-acl', arg: 'CIDR', help: 'non-loopback address allowed AXFR/IXFR with TSIG (repeatable)', repeatable: true },
+  { flag: 'tsig-key', arg: 'NAME:ALG:SECRET', help: 'TSIG key for zone transfers, e.g. xfr:hmac-sha256:<base64> (repeatable)', repeatable: true },
+  { flag: 'ns-address', arg: 'IP', help: 'glue address of the zone name server (repeatable; default: --host)', repeatable: true },
+  { flag: 'log-level', arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
+  { flag: 'body-limit', arg: 'BYTES', help: 'largest accepted request body', default: '1048576' },
+  { flag: 'register-rate', arg: 'N', help: 'registrations per minute per client address', default: '60' },
+  { flag: 'resolve-rate', arg: 'N', help: 'resolve queries per minute per client', default: '600' },
+  { flag: 'tls-cert', arg: 'FILE', help: 'TLS certificate (PEM) for HTTPS' },
+  { flag: 'tls-key', arg: 'FILE', help: 'TLS private key (PEM) for HTTPS' },
+];
+
+export type RawOptions = Record<string, string | boolean | string[] | undefined>;
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Flags > env > defaults, for one option. Env lists are comma-separated. */
+export function pick(raw: RawOptions, env: NodeJS.ProcessEnv, spec: OptionSpec): string | boolean | string[] | undefined {
+  const v = raw[camel(spec.flag)];
+  if (v !== undefined && !(Array.isArray(v) && v.length === 0)) return v;
+  const names = [`ANS_${spec.flag.toUpperCase().replace(/-/g, '_')}`, ...(spec.env ? [spec.env] : [])];
+  for (const n of names) {
+    const e = env[n];
+    if (e === undefined || e === '') continue;
+    if (spec.repeatable) return e.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!spec.arg) return e === '1' || e.toLowerCase() === 'true';
+    return e;
+  }
+  if (spec.repeatable) return [];
+  if (!spec.arg) return false;
+  return spec.default;
+}
+
+function int(name: string, v: unknown, min: number, max: number): number {
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`--${name} must be an integer from ${min} to ${max}, got '${String(v)}'`);
+  return n;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** Builds and validates the config; throws ConfigError with a message naming the bad flag. */
+export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.env): Config {
+  const get = (flag: string) => {
+    const spec = SERVE_OPTIONS.find((s) => s.flag === flag);
+    if (!spec) throw new Error(`unknown option ${flag}`);
+    return pick(raw, env, spec);
+  };
+  const zoneRaw = String(get('zone')).toLowerCase();
+  const zone = zoneRaw.endsWith('.') ? zoneRaw : `${zoneRaw}.`;
+  if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+$/.test(zone) || zone.length > 200) {
+    throw new ConfigError(`--zone '${zoneRaw}' is not a valid DNS name`);
+  }
+  const host = String(get('host'));
+  if (host !== 'localhost' && isIP(host) === 0) throw new ConfigError(`--host must be an IP address or localhost, got '${host}'`);
+  const httpPort = int('http-port', get('http-port'), 0, 65535);
+  const hostForUrl = isIP(host) === 6 ? `[${host}]` : host;
+  const publicUrlRaw = str(get('public-url')) ?? `http://${hostForUrl}:${httpPort}`;
+  let publicUrl: string;
+  try {
+    const u = new URL(publicUrlRaw);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    publicUrl = u.toString().replace(/\/+$/, '');
+  } catch {
+    throw new ConfigError(`--public-url must be an http(s) URL, got '${publicUrlRaw}'`);
+  }
+  const embedder = String(get('embedder'));
+  if (embedder !== 'use' && embedder !== 'transformers' && embedder !== 'hash') {
+    throw new ConfigError(`--embedder must be use, transformers or hash, got '${embedder}'`);
+  }
+  const modelDir = str(get('model-dir'));
+  if (embedder === 'transformers' && !modelDir) throw new ConfigError('--embedder transformers needs --model-dir');
+  const logLevel = String(get('log-level'));
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+  if (!(levels as readonly string[]).includes(logLevel)) throw new ConfigError(`--log-level must be one of ${levels.join(', ')}`);
+  const list = (flag: string) => (get(flag) as string[] | undefined) ?? [];
+  const tsigKeys = list('tsig-key').map((k) => {
+    const m = /^([A-Za-z0-9._-]+):(hmac-sha256):([A-Za-z0-9+/=]+)$/.exec(k);
+    if (!m) throw new ConfigError(`--tsig-key must be NAME:hmac-sha256:BASE64SECRET, got '${k.split(':')[0]}:...'`);
+    return { name: m[1]!, algorithm: 'hmac-sha256' as const, secret: m[3]! };
+  });
+  for (const n of list('notify')) {
+    if (!/^[\d.]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(n)) throw new ConfigError(`--notify must be IP:PORT, got '${n}'`);
+  }
+  const tlsCert = str(get('tls-cert'));
+  const tlsKey = str(get('tls-key'));
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
+  return {
+    dataDir: resolve(String(get('data-dir'))),
+    zone,
+    dnsPort: int('dns-port', get('dns-port'), 0, 65535),
+    httpPort,
+    host,
+    publicUrl,
+    demo: get('demo') === true,
+    databaseUrl: str(get('database-url')),
+    heartbeatIntervalMs: int('heartbeat-interval', get('heartbeat-interval'), 1, 86_400) * 1000,
+    certValidityDays: int('cert-validity-days', get('cert-validity-days'), 1, 397),
+    caPassphrase: str(get('ca-passphrase')),
+    embedder,
+    modelDir,
+    dnsWorkers: int('dns-workers', get('dns-workers'), 0, 64),
+    notify: list('notify'),
+    transferAcl: list('transfer-acl'),
+    tsigKeys,
+    nsAddresses: list('ns-address'),
+    logLevel: logLevel as Config['logLevel'],
+    bodyLimit: int('body-limit', get('body-limit'), 1024, 64 * 1024 * 1024),
+    registerPerMinute: int('register-rate', get('register-rate'), 1, 1_000_000),
+    resolvePerMinute: int('resolve-rate', get('resolve-rate'), 1, 1_000_000),
+    tlsCert,
+    tlsKey,
+  };
+}

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { installProblemHandlers } from './problem.js';
+import { instrumentHttp } from './metrics.js';
+
+export { sendProblem, problemType, type Problem } from './problem.js';
+export { createMetrics } from './metrics.js';
+
+export interface HttpOptions {
+  logger: FastifyServerOptions['logger'];
+  bodyLimit: number;
+  metrics: MetricsRegistry;
+  version: string;
+  https?: { cert: string; key: string } | undefined;
+}
+
+/**
+ * The Fastify instance every route plugin mounts on: problem+json errors, strict schemas
+ * (unknown fields are errors, not silently dropped), request ids, rate limiting (per route),
+ * metrics and OpenAPI at /docs.
+ */
+export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
+  const base: FastifyServerOptions = {
+    logger: opts.logger,
+    bodyLimit: opts.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    connectionTimeout: 30_000,
+    requestTimeout: 60_000,
+    maxParamLength: 512,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  };
+  // Off loopback ANS serves HTTPS only, TLS 1.3.
+  const app = (
+    opts.https
+      ? Fastify({ ...base, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.3' } } as FastifyServerOptions)
+      : Fastify(base)
+  ) as FastifyInstance;
+  installProblemHandlers(app);
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, ctx) => {
+      const e = new Error(`rate limit exceeded: ${ctx.max} requests per ${ctx.after}; retry later`) as Error & { statusCode: number };
+      e.statusCode = 429;
+      return e;
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'ANS — Agent Name Service', version: opts.version },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  instrumentHttp(app, opts.metrics);
+  return app;
+}
+
