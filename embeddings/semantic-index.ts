@@ -1,0 +1,485 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import hnswlib from 'hnswlib-node';
+import type { Db } from '../src/store/index.js';
+import type { Embedder } from './embedder.js';
+import { EMB_ERR_CLOSED, EMB_ERR_DIM_MISMATCH } from './errors.js';
+import { Bm25 } from './lexical.js';
+import { docParts, lexicalText, skillTags, type PartsMode } from './text.js';
+import type { AgentDoc, SearchFilter, SearchHit } from './types.js';
+
+const { HierarchicalNSW } = hnswlib;
+type Hnsw = InstanceType<typeof HierarchicalNSW>;
+
+/** How a query is ranked; the defaults are the method chosen by bench/resolve-quality. */
+export interface RankingOptions {
+  /** Which card texts become vectors. */
+  parts: PartsMode;
+  /** Lower-case card texts and queries before embedding. */
+  lowercase: boolean;
+  /** Agent score = max over its parts + wMean * mean over its parts (then standardised). */
+  wMean: number;
+  /** Weight of the BM25 score (standardised over the candidates) in the fusion; 0 = vectors only. */
+  wLexical: number;
+  /**
+   * Calibration: the fused score is a z-score against the background distribution (the query's
+   * similarity to a sample of all indexed vectors). `threshold` is the z at which the calibrated
+   * score is 0.5; a top hit below it means "nothing confident": empty hits with a reason.
+   */
+  threshold: number;
+  /** Temperature of the logistic that maps z to [0, 1]. */
+  temperature: number;
+}
+
+export const DEFAULT_RANKING: RankingOptions = {
+  parts: 'card+sentences+skills',
+  lowercase: true,
+  wMean: 1,
+  wLexical: 0,
+  threshold: 2,
+  temperature: 0.5,
+};
+
+export interface SemanticIndexOptions {
+  embedder: Embedder;
+  db: Db;
+  /** The saved HNSW index lives here; undefined = memory only. */
+  dataDir: string | undefined;
+  ranking?: Partial<RankingOptions>;
+  /** HNSW parameters. */
+  m?: number;
+  efConstruction?: number;
+  efSearch?: number;
+  initialCapacity?: number;
+}
+
+interface AgentEntry {
+  labels: number[];
+  hash: string;
+  domain: string;
+  protocols: string[];
+  tags: string[];
+  lex: string;
+  seq: number;
+}
+
+interface SavedMeta {
+  format: 1;
+  embedderId: string;
+  dim: number;
+  lastSeq: number;
+  ranking: string;
+  nextLabel: number;
+  free: number;
+  agents: Record<string, AgentEntry>;
+}
+
+const INDEX_FILE = 'vectors.hnsw';
+const META_FILE = 'vectors.meta.json';
+const BACKGROUND = 512;
+
+/**
+ * The semantic index: an in-process HNSW index (hnswlib-node) over the embedded parts of every
+ * active agent's card, BM25 over the card text, and the vectors' durable copy in the store.
+ */
+export class SemanticIndex {
+  private readonly embedder: Embedder;
+  private readonly db: Db;
+  private readonly dataDir: string | undefined;
+  private readonly ranking: RankingOptions;
+  private readonly efSearch: number;
+  private hnsw: Hnsw;
+  private agents = new Map<string, AgentEntry>();
+  private labelOwner = new Map<number, string>();
+  private readonly bm25 = new Bm25();
+  private nextLabel = 0;
+  /** Deleted slots that a new point may reuse (allowReplaceDeleted). */
+  private free = 0;
+  private _lastSeq = 0;
+  private closed = false;
+  private background: Float32Array | undefined;
+  private backgroundAt = -1;
+  private readonly chains = new Map<string, Promise<void>>();
+
+  private constructor(opts: SemanticIndexOptions, hnsw: Hnsw) {
+    this.embedder = opts.embedder;
+    this.db = opts.db;
+    this.dataDir = opts.dataDir;
+    this.ranking = { ...DEFAULT_RANKING, ...opts.ranking };
+    this.efSearch = opts.efSearch ?? 200;
+    this.hnsw = hnsw;
+  }
+
+  static async open(opts: SemanticIndexOptions): Promise<SemanticIndex> {
+    const dim = opts.embedder.dim;
+    const fresh = (): Hnsw => {
+      const h = new HierarchicalNSW('cosine', dim);
+      h.initIndex({
+        maxElements: opts.initialCapacity ?? 1024,
+        m: opts.m ?? 16,
+        efConstruction: opts.efConstruction ?? 200,
+        randomSeed: 100,
+        allowReplaceDeleted: true,
+      });
+      return h;
+    };
+    const idx = new SemanticIndex(opts, fresh());
+    const dir = opts.dataDir;
+    if (dir !== undefined) {
+      mkdirSync(dir, { recursive: true });
+      const metaPath = join(dir, META_FILE);
+      const indexPath = join(dir, INDEX_FILE);
+      if (existsSync(metaPath) && existsSync(indexPath)) {
+        const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as SavedMeta;
+        // A saved index made by another embedder or ranking layout is dropped: lastSeq stays 0,
+        // the replay re-embeds (vectors in the store are reused only when the embedder matches).
+        if (meta.format === 1 && meta.embedderId === opts.embedder.id && meta.dim === dim && meta.ranking === idx.layoutKey()) {
+          const h = new HierarchicalNSW('cosine', dim);
+          await h.readIndex(indexPath, true);
+          idx.hnsw = h;
+          idx.nextLabel = meta.nextLabel;
+          idx.free = meta.free;
+          idx._lastSeq = meta.lastSeq;
+          for (const [id, e] of Object.entries(meta.agents)) {
+            idx.agents.set(id, e);
+            for (const l of e.labels) idx.labelOwner.set(l, id);
+            idx.bm25.set(id, e.lex);
+          }
+        }
+      }
+    }
+    idx.hnsw.setEf(idx.efSearch);
+    return idx;
+  }
+
+  /** The last registry change seq applied (saved with the index). */
+  get lastSeq(): number {
+    return this._lastSeq;
+  }
+
+  size(): number {
+    return this.agents.size;
+  }
+
+  /** Embeds the card (or reuses its vectors from the store), stores and indexes them. Idempotent. */
+  upsert(doc: AgentDoc, seq: number): Promise<void> {
+    return this.serial(doc.id, () => this.doUpsert(doc, seq));
+  }
+
+  /** Removes an agent (markDelete in HNSW, rows deleted from the store). */
+  remove(agentId: string, seq: number): Promise<void> {
+    return this.serial(agentId, async () => {
+      this.assertOpen();
+      const e = this.agents.get(agentId);
+      if (e && e.seq > seq) return;
+      this.dropFromIndex(agentId);
+      await this.db.query('DELETE FROM agent_vectors WHERE agent_id = $1', [agentId]);
+      this.bumpSeq(seq);
+    });
+  }
+
+  async search(
+    query: string,
+    opts: { k: number; filter?: SearchFilter },
+  ): Promise<{ hits: SearchHit[]; reason?: string }> {
+    const k = Math.max(1, Math.floor(opts.k));
+    const { ranked, reason } = await this.rank(query, { k, ...(opts.filter ? { filter: opts.filter } : {}) });
+    if (reason !== undefined) return { hits: [], reason };
+    const r = this.ranking;
+    if (ranked[0]!.z < r.threshold) {
+      return { hits: [], reason: 'no agent matches the query confidently enough' };
+    }
+    return {
+      hits: ranked.slice(0, k).map((s) => ({ id: s.id, score: round(sigmoid((s.z - r.threshold) / r.temperature)) })),
+    };
+  }
+
+  /**
+   * The candidates of a query with their uncalibrated fused z-scores, best first, before the
+   * confidence threshold (for benchmarks and threshold selection).
+   */
+  async rank(
+    query: string,
+    opts: { k: number; filter?: SearchFilter },
+  ): Promise<{ ranked: { id: string; z: number }[]; reason?: string }> {
+    this.assertOpen();
+    const k = Math.max(1, Math.floor(opts.k));
+    const text = query.normalize('NFKC').trim();
+    if (text.length === 0) return { ranked: [], reason: 'empty query' };
+    if (this.agents.size === 0) return { ranked: [], reason: 'no agents are indexed' };
+    const r = this.ranking;
+    const [qv] = await this.embedder.embed([r.lowercase ? text.toLowerCase() : text]);
+    const q = qv!;
+    const { mu, sd } = this.backgroundStats(q);
+
+    const allowAgent = this.agentFilter(opts.filter);
+    const live = this.hnsw.getCurrentCount() - this.free;
+    const want = Math.min(live, Math.max(64, k * 16));
+    const candidates = new Set<string>();
+    if (want > 0) {
+      const res = this.knn(q, want, (label) => {
+        const id = this.labelOwner.get(label);
+        return id !== undefined && allowAgent(id);
+      });
+      for (const l of res) {
+        const id = this.labelOwner.get(l);
+        if (id !== undefined) candidates.add(id);
+      }
+    }
+    let lex: Map<string, number> | undefined;
+    if (r.wLexical > 0) {
+      lex = this.bm25.score(text);
+      const top = [...lex.entries()].filter(([id]) => allowAgent(id)).sort((a, b) => b[1] - a[1]);
+      for (const [id] of top.slice(0, Math.max(20, k * 4))) candidates.add(id);
+    }
+    if (candidates.size === 0) return { ranked: [], reason: 'no agent matches the filter' };
+
+    const scored: { id: string; z: number }[] = [];
+    for (const id of candidates) {
+      const e = this.agents.get(id)!;
+      let max = -1;
+      let sum = 0;
+      for (const l of e.labels) {
+        const s = dot(q, this.hnsw.getPoint(l));
+        if (s > max) max = s;
+        sum += s;
+      }
+      const raw = (max + r.wMean * (sum / e.labels.length)) / (1 + r.wMean);
+      scored.push({ id, z: (raw - mu) / sd });
+    }
+    if (lex && r.wLexical > 0) {
+      const vals = scored.map((s) => lex.get(s.id) ?? 0);
+      const m = vals.reduce((a, b) => a + b, 0) / vals.length;
+      const v = Math.sqrt(vals.reduce((a, b) => a + (b - m) ** 2, 0) / vals.length) || 1;
+      scored.forEach((s, i) => (s.z += r.wLexical * ((vals[i]! - m) / v)));
+    }
+    scored.sort((a, b) => b.z - a.z);
+    return { ranked: scored };
+  }
+
+  /** Writes the HNSW index and its sidecar (embedder id, dim, lastSeq, agents) to the data dir. */
+  async save(): Promise<void> {
+    if (this.dataDir === undefined || this.closed) return;
+    const meta: SavedMeta = {
+      format: 1,
+      embedderId: this.embedder.id,
+      dim: this.embedder.dim,
+      lastSeq: this._lastSeq,
+      ranking: this.layoutKey(),
+      nextLabel: this.nextLabel,
+      free: this.free,
+      agents: Object.fromEntries(this.agents),
+    };
+    const indexPath = join(this.dataDir, INDEX_FILE);
+    const metaPath = join(this.dataDir, META_FILE);
+    await this.hnsw.writeIndex(indexPath + '.tmp');
+    writeFileSync(metaPath + '.tmp', JSON.stringify(meta));
+    renameSync(indexPath + '.tmp', indexPath);
+    renameSync(metaPath + '.tmp', metaPath);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.allSettled([...this.chains.values()]);
+    await this.save();
+    this.closed = true;
+  }
+
+  /** Deletes the saved files (e.g. for a rebuild from scratch). */
+  static discardSaved(dataDir: string): void {
+    rmSync(join(dataDir, INDEX_FILE), { force: true });
+    rmSync(join(dataDir, META_FILE), { force: true });
+  }
+
+  // ---- internals
+
+  private layoutKey(): string {
+    return `${this.ranking.parts}|${this.ranking.lowercase ? 'lc' : 'cs'}`;
+  }
+
+  private serial(id: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.chains.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.chains.set(id, tail);
+    void tail.then(() => {
+      if (this.chains.get(id) === tail) this.chains.delete(id);
+    });
+    return next;
+  }
+
+  private async doUpsert(doc: AgentDoc, seq: number): Promise<void> {
+    this.assertOpen();
+    const cur = this.agents.get(doc.id);
+    if (cur && cur.seq > seq) return;
+    const texts = docParts(doc, this.ranking.parts, this.ranking.lowercase);
+    const hash = sha256(texts.join('\u0000'));
+    const meta = {
+      domain: normName(doc.domain),
+      protocols: doc.protocols.map((p) => p.toLowerCase()),
+      tags: skillTags(doc),
+      lex: lexicalText(doc),
+    };
+    if (cur && cur.hash === hash) {
+      // Same texts: only the filter fields may have changed; no re-embedding, no new points.
+      Object.assign(cur, meta, { seq });
+      this.bm25.set(doc.id, cur.lex);
+      this.bumpSeq(seq);
+      return;
+    }
+    const stored = await this.storedVectors(doc.id, hash, texts.length);
+    const vecs = stored ?? (await this.embedder.embed(texts));
+    for (const v of vecs) if (v.length !== this.embedder.dim) throw EMB_ERR_DIM_MISMATCH(this.embedder.dim, v.length);
+    this.assertOpen();
+    this.dropFromIndex(doc.id);
+    const labels: number[] = [];
+    for (const v of vecs) labels.push(this.addPoint(v, doc.id));
+    const entry: AgentEntry = { labels, hash, seq, ...meta };
+    this.agents.set(doc.id, entry);
+    this.bm25.set(doc.id, entry.lex);
+    if (!stored) await this.storeVectors(doc.id, hash, seq, vecs);
+    this.bumpSeq(seq);
+  }
+
+  private async storedVectors(agentId: string, hash: string, n: number): Promise<Float32Array[] | undefined> {
+    const rows = await this.db.query<{ part: number; embedding: string }>(
+      'SELECT part, embedding::text AS embedding FROM agent_vectors WHERE agent_id = $1 AND embedder = $2 AND text_hash = $3 ORDER BY part',
+      [agentId, this.embedder.id, hash],
+    );
+    if (rows.length !== n) return undefined;
+    return rows.map((r) => parseVector(r.embedding));
+  }
+
+  private async storeVectors(agentId: string, hash: string, seq: number, vecs: Float32Array[]): Promise<void> {
+    const cast = this.db.hasVector ? 'vector' : 'real[]';
+    await this.db.transaction(async (tx) => {
+      await tx.query('DELETE FROM agent_vectors WHERE agent_id = $1', [agentId]);
+      for (let i = 0; i < vecs.length; i++) {
+        const lit = this.db.hasVector ? `[${Array.from(vecs[i]!).join(',')}]` : `{${Array.from(vecs[i]!).join(',')}}`;
+        await tx.query(
+          `INSERT INTO agent_vectors (agent_id, part, embedder, dim, text_hash, seq, embedding)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::${cast})`,
+          [agentId, i, this.embedder.id, this.embedder.dim, hash, seq, lit],
+        );
+      }
+    });
+  }
+
+  private addPoint(v: Float32Array, agentId: string): number {
+    const label = this.nextLabel++;
+    const arr = Array.from(v);
+    if (this.free > 0) {
+      this.hnsw.addPoint(arr, label, true);
+      this.free--;
+    } else {
+      if (this.hnsw.getCurrentCount() >= this.hnsw.getMaxElements()) {
+        this.hnsw.resizeIndex(Math.max(1024, this.hnsw.getMaxElements() * 2));
+      }
+      this.hnsw.addPoint(arr, label, false);
+    }
+    this.labelOwner.set(label, agentId);
+    return label;
+  }
+
+  private dropFromIndex(agentId: string): void {
+    const e = this.agents.get(agentId);
+    if (!e) return;
+    for (const l of e.labels) {
+      this.hnsw.markDelete(l);
+      this.labelOwner.delete(l);
+      this.free++;
+    }
+    this.agents.delete(agentId);
+    this.bm25.delete(agentId);
+  }
+
+  private bumpSeq(seq: number): void {
+    if (seq > this._lastSeq) this._lastSeq = seq;
+  }
+
+  private knn(q: Float32Array, want: number, filter: (label: number) => boolean): number[] {
+    try {
+      return this.hnsw.searchKnn(Array.from(q), want, filter).neighbors;
+    } catch {
+      return [];
+    }
+  }
+
+  private agentFilter(f: SearchFilter | undefined): (id: string) => boolean {
+    if (!f) return () => true;
+    const domain = f.domain === undefined ? undefined : normName(f.domain);
+    const protocol = f.protocol?.toLowerCase();
+    const tag = f.skillTag?.toLowerCase();
+    return (id) => {
+      const e = this.agents.get(id);
+      if (!e) return false;
+      if (domain !== undefined && e.domain !== domain) return false;
+      if (protocol !== undefined && !e.protocols.includes(protocol)) return false;
+      if (tag !== undefined && !e.tags.includes(tag)) return false;
+      return f.allow ? f.allow(id) : true;
+    };
+  }
+
+  /** Mean and spread of the query's similarity to a sample of all indexed vectors. */
+  private backgroundStats(q: Float32Array): { mu: number; sd: number } {
+    const count = this.hnsw.getCurrentCount() - this.free;
+    if (!this.background || count > this.backgroundAt * 1.25 || count < this.backgroundAt * 0.8) {
+      const labels = [...this.labelOwner.keys()];
+      const step = Math.max(1, labels.length / BACKGROUND);
+      const rows: number[][] = [];
+      for (let i = 0; i < labels.length && rows.length < BACKGROUND; i += step) rows.push(this.hnsw.getPoint(labels[Math.floor(i)]!));
+      const dim = this.embedder.dim;
+      const m = new Float32Array(rows.length * dim);
+      rows.forEach((r, i) => m.set(r, i * dim));
+      this.background = m;
+      this.backgroundAt = count;
+    }
+    const dim = this.embedder.dim;
+    const n = this.background.length / dim;
+    if (n < 2) return { mu: 0, sd: 0.1 };
+    let s = 0;
+    let s2 = 0;
+    for (let i = 0; i < n; i++) {
+      let d = 0;
+      for (let j = 0; j < dim; j++) d += q[j]! * this.background[i * dim + j]!;
+      s += d;
+      s2 += d * d;
+    }
+    const mu = s / n;
+    const sd = Math.sqrt(Math.max(1e-6, s2 / n - mu * mu));
+    return { mu, sd };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw EMB_ERR_CLOSED();
+  }
+}
+
+function dot(a: Float32Array, b: number[]): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+function normName(s: string): string {
+  return s.toLowerCase().replace(/\.$/, '');
+}
+
+/** Parses pgvector text `[1,2]` or a PostgreSQL array `{1,2}`. */
+export function parseVector(text: string): Float32Array {
+  const body = text.trim().slice(1, -1);
+  return Float32Array.from(body.length === 0 ? [] : body.split(',').map(Number));
+}
