@@ -208,7 +208,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const httpsMaterial =
     config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') } : undefined;
   const http = await buildHttp({
-    logger: log.child({ component: 'http' }) as unknown as Parameters<typeof buildHttp>[0]['logger'],
+    logger: log.child({ component: 'http' }),
     bodyLimit: config.bodyLimit,
     metrics,
     version: VERSION,

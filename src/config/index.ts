@@ -122,8 +122,15 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
   const host = String(get('host'));
   if (host !== 'localhost' && isIP(host) === 0) throw new ConfigError(`--host must be an IP address or localhost, got '${host}'`);
   const httpPort = int('http-port', get('http-port'), 0, 65535);
+  const tlsCert = str(get('tls-cert'));
+  const tlsKey = str(get('tls-key'));
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
+  // Plain HTTP only on loopback; anywhere else ANS serves HTTPS (TLS 1.3) only.
+  if (!isLoopback(host) && !tlsCert) {
+    throw new ConfigError(`listening on ${host} serves HTTPS only: pass --tls-cert and --tls-key (or listen on 127.0.0.1)`);
+  }
   const hostForUrl = isIP(host) === 6 ? `[${host}]` : host;
-  const publicUrlRaw = str(get('public-url')) ?? `http://${hostForUrl}:${httpPort}`;
+  const publicUrlRaw = str(get('public-url')) ?? `${tlsCert ? 'https' : 'http'}://${hostForUrl}:${httpPort}`;
   let publicUrl: string;
   try {
     const u = new URL(publicUrlRaw);
@@ -150,9 +157,6 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
   for (const n of list('notify')) {
     if (!/^[\d.]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(n)) throw new ConfigError(`--notify must be IP:PORT, got '${n}'`);
   }
-  const tlsCert = str(get('tls-cert'));
-  const tlsKey = str(get('tls-key'));
-  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   return {
     dataDir: resolve(String(get('data-dir'))),
     zone,
