@@ -83,6 +83,36 @@ const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'HTTP_ERR_MALFORMED_JSON' },
 };
 
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+const DRAIN_MAX_MS = 5000;
+
+/**
+ * Reads and discards the rest of a refused body before answering (nginx's lingering close).
+ * Closing on a client that is still sending resets the connection, and most clients then report
+ * a broken pipe instead of our 413. Bounded in bytes and time, so it cannot be abused.
+ */
+function drainThen(req: FastifyRequest): Promise<void> {
+  const raw = req.raw;
+  if (raw.readableEnded || raw.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const finish = () => {
+      clearTimeout(timer);
+      raw.removeListener('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > DRAIN_MAX_BYTES) finish();
+    };
+    const timer = setTimeout(finish, DRAIN_MAX_MS);
+    raw.on('data', onData);
+    raw.once('end', finish);
+    raw.once('error', finish);
+    raw.once('close', finish);
+  });
+}
+
 /** One renderer for every error: catalogue errors, schema errors, Fastify's own, and the rest. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
@@ -94,6 +124,9 @@ export function installProblemHandlers(app: FastifyInstance): void {
       return sendProblem(reply, 400, 'HTTP_ERR_VALIDATION', describeValidation(err.validationContext, err.validation));
     }
     const known = err.code ? FASTIFY_CODES[err.code] : undefined;
+    if (known && err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return drainThen(req).then(() => sendProblem(reply, known.status, known.code, err.message));
+    }
     if (known) return sendProblem(reply, known.status, known.code, err.message);
     if (err instanceof SyntaxError || (err.statusCode === 400 && err.code === undefined)) {
       return sendProblem(reply, 400, 'HTTP_ERR_MALFORMED_JSON', `the body is not valid JSON: ${err.message}`);
