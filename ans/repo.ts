@@ -171,3 +171,8 @@ export async function purgeExpiredJti(db: Queryable, now: Date): Promise<void> {
   // Kept 60 s past exp so clock skew cannot let a token be replayed after its row is gone.
   await db.query("DELETE FROM used_jti WHERE exp < $1::timestamptz - interval '60 seconds'", [now.toISOString()]);
 }
+
+export async function countByStatus(db: Queryable): Promise<Record<string, number>> {
+  const rows = await db.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM agents GROUP BY status');
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}

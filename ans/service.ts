@@ -353,6 +353,10 @@ export class Registry {
     return this.ca.current(id);
   }
 
+  countByStatus(): Promise<Record<string, number>> {
+    return repo.countByStatus(this.db);
+  }
+
   heartbeatsSince(since: Date) {
     return repo.heartbeatsSince(this.db, since);
   }

@@ -3,7 +3,7 @@
  */
 export { CertificateAuthority, type CaStats } from './authority.js';
 export { ResponseSigner, type ResponseSignerOptions } from './signer.js';
-export { caRoutes, OCSP_BODY_LIMIT } from './routes.js';
+export { caRoutes, OCSP_BODY_LIMIT, type CaRouteOptions } from './routes.js';
 export { CaErrors } from './errors.js';
 export {
   REVOCATION_REASONS,

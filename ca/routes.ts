@@ -3,7 +3,7 @@
  * (CA_ERR_*), rendered as problem+json by the server's error handler; OCSP problems are OCSP
  * answers (malformedRequest, unauthorized), never HTTP errors.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { CertificateAuthority } from './authority.js';
 import { ocspError } from './ocsp.js';
@@ -15,7 +15,12 @@ const MAX_GET_CHARS = Math.ceil((OCSP_BODY_LIMIT * 4) / 3) * 3;
 
 const ISSUER_ID = Type.Object({ issuer: Type.String({ pattern: '^issuing-[0-9]{1,6}$' }) });
 
-export function caRoutes(ca: CertificateAuthority): FastifyPluginAsync {
+export interface CaRouteOptions {
+  /** Resolves for an admin caller and throws (401/403) otherwise; enables admin-only routes. */
+  requireAdmin?: (req: FastifyRequest) => Promise<unknown>;
+}
+
+export function caRoutes(ca: CertificateAuthority, opts: CaRouteOptions = {}): FastifyPluginAsync {
   return async (app) => {
     app.addContentTypeParser(
       'application/ocsp-request',
@@ -85,5 +90,18 @@ export function caRoutes(ca: CertificateAuthority): FastifyPluginAsync {
         return reply.type('application/ocsp-response').header('cache-control', 'no-cache').send(ocspReply(answer));
       },
     );
+
+    const requireAdmin = opts.requireAdmin;
+    if (requireAdmin) {
+      app.post(
+        '/v1/ca/rotate',
+        { schema: { summary: 'Replace the issuing intermediate (admin); issued certificates stay valid', tags: ['ca', 'admin'] } },
+        async (req) => {
+          await requireAdmin(req);
+          await ca.rotate();
+          return { rotated: true, issuers: ca.issuerIds() };
+        },
+      );
+    }
   };
 }

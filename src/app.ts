@@ -23,7 +23,7 @@ import { SemanticIndex, createEmbedder, screenText, type AgentDoc, type Embedder
 import { AdminTokens, Authenticator, adminTokenRoutes } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { ChangeFeed, currentSeq, type Change } from './events/index.js';
-import { buildHttp, createMetrics } from './http/index.js';
+import { buildHttp, createMetrics, registerDomainMetrics } from './http/index.js';
 import { openStore, type Db } from './store/index.js';
 import { healthRoutes } from './http/health.js';
 import { zoneRoutes } from './http/zone.js';
@@ -192,6 +192,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       indexAgent(c.entityId, c.seq);
     } else if (c.entity === 'certificate') {
       ca.invalidate(c.entityId);
+    } else if (c.entity === 'ca') {
+      ca.invalidate();
     }
   });
 
@@ -205,6 +207,14 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
   const auth = new Authenticator(adminTokens, ca, config.zone, now);
   const metrics = createMetrics();
+  registerDomainMetrics(metrics, {
+    agentsByStatus: () => registry.countByStatus(),
+    reachableAgents: () => [...directory.all()].filter((a) => directory.reachable(a.id)).length,
+    zoneSerial: () => dns.serial,
+    feedSeq: () => feed.lastSeq,
+    caCounters: () => ({ ...ca.stats }),
+    certificatesExpiringWithin: (days) => ca.expiringWithin(days),
+  });
   const httpsMaterial =
     config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') } : undefined;
   const http = await buildHttp({
@@ -218,7 +228,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await http.register(registryRoutes, { registry, auth, registerPerMinute: config.registerPerMinute });
   await http.register(resolveRoutes, { resolver, signer, perMinute: config.resolvePerMinute });
   await http.register(adminTokenRoutes, { db, auth, audit: registry.audit });
-  await http.register(caRoutes(ca));
+  await http.register(caRoutes(ca, { requireAdmin: (req) => auth.admin(req) }));
   await http.register(zoneRoutes, { auth, masterFile: () => dns.masterFile() });
 
   const timers: NodeJS.Timeout[] = [];

@@ -28,8 +28,8 @@ export function caCommand(): Command {
       process.stdout.write(`wrote ${dir}/chain.pem (${certs.length} certificates) and ${dir}/root.pem\n`);
     });
   clientOptions(ca.command('rotate').description('replace the issuing intermediate (existing certificates stay valid)')).action(async (o: ClientOptions) => {
-    const r = await call<{ serial?: string }>(o, 'POST', '/v1/ca/rotate', { bearer: adminToken(o), body: {} });
-    process.stdout.write(`rotated the issuing CA${r.serial ? `: new intermediate ${r.serial}` : ''}\n`);
+    const r = await call<{ issuers: string[] }>(o, 'POST', '/v1/ca/rotate', { bearer: adminToken(o), body: {} });
+    process.stdout.write(`rotated the issuing CA; issuers now: ${r.issuers.join(', ')}\n`);
   });
   return ca;
 }

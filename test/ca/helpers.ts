@@ -3,8 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { MIGRATIONS_DIR, loadMigrations, migrate, openStore, type Db, type Queryable } from '../../src/store/index.js';
+import { openStore, type Db } from '../../src/store/index.js';
 import { CertificateAuthority, type CaOptions } from '../../ca/index.js';
 
 export const OPENSSL = '/usr/bin/openssl';
@@ -60,48 +59,9 @@ export function write(dir: string, name: string, text: string | Uint8Array): str
   return p;
 }
 
-let extensionsBroken = false;
-
-/**
- * An in-memory store. `openStore({})` loads the pgvector add-on; where PGlite cannot load
- * extensions (seen on some machines: 'extension "vector" is not available') the CA tests fall
- * back to plain in-memory PGlite with the same migrations (vector columns become real[]).
- */
-export async function memoryStore(): Promise<Db> {
-  if (!extensionsBroken) {
-    try {
-      return await openStore({});
-    } catch (e) {
-      extensionsBroken = true;
-      console.warn(`[test/ca] openStore({}) failed (${(e as Error).message}); using PGlite without extensions`);
-    }
-  }
-  const pg = new PGlite();
-  await pg.waitReady;
-  const wrap = (tx: Transaction): Queryable => ({
-    query: async <T>(sql: string, params?: readonly unknown[]) => (await tx.query<T>(sql, params as unknown[] | undefined)).rows,
-    exec: async (sql: string) => {
-      await tx.exec(sql);
-    },
-  });
-  const db: Db = {
-    kind: 'pglite',
-    hasVector: false,
-    query: async <T>(sql: string, params?: readonly unknown[]) => (await pg.query<T>(sql, params as unknown[] | undefined)).rows,
-    exec: async (sql: string) => {
-      await pg.exec(sql);
-    },
-    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
-    listen: async (channel, onNotify) => {
-      const un = await pg.listen(channel, onNotify);
-      return async () => {
-        await un();
-      };
-    },
-    close: () => pg.close(),
-  };
-  await migrate(db, loadMigrations(MIGRATIONS_DIR));
-  return db;
+/** An in-memory PGlite store with every migration applied. */
+export function memoryStore(): Promise<Db> {
+  return openStore({});
 }
 
 export async function memoryCa(extra: Partial<CaOptions> = {}): Promise<{ db: Db; ca: CertificateAuthority }> {
