@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
@@ -77,7 +77,8 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
     httpPort,
     dnsPort,
     dataDir,
-    adminToken: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
+    // A second process on a shared PostgreSQL has no token file of its own.
+    adminToken: existsSync(join(dataDir, 'admin.token')) ? readFileSync(join(dataDir, 'admin.token'), 'utf8').trim() : '',
     proc,
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

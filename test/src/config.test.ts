@@ -38,6 +38,7 @@ describe('config', () => {
     [{ httpPort: 'abc' }, /--http-port/],
     [{ zone: 'bad_zone!' }, /--zone/],
     [{ host: 'example.com' }, /--host/],
+    [{ host: '0.0.0.0' }, /HTTPS only/],
     [{ publicUrl: 'ftp://x' }, /--public-url/],
     [{ embedder: 'gpt' }, /--embedder/],
     [{ embedder: 'transformers' }, /--model-dir/],
