@@ -205,3 +205,19 @@ describe('the agent CLI', () => {
     expect(bad.stderr).toContain('401');
   });
 });
+
+describe('shutdown', () => {
+  it('exits 0 on SIGTERM, and a restart on the same data dir serves what was acknowledged', async () => {
+    const list = await api.get<{ agents: { id: string }[] }>('/v1/agents?limit=1000', s.adminToken);
+    expect(await s.stop('SIGTERM')).toBe(0);
+    const again = await startServer({ dataDir: s.dataDir });
+    try {
+      const after = await client(again.url).get<{ agents: { id: string }[] }>('/v1/agents?limit=1000', again.adminToken);
+      expect(after.body.agents.map((a) => a.id).sort()).toEqual(list.body.agents.map((a) => a.id).sort());
+      expect(again.logs.join('\n')).not.toContain('Admin token (shown once');
+      expect(await again.stop('SIGINT')).toBe(0);
+    } finally {
+      await again.stop();
+    }
+  });
+});
