@@ -1,0 +1,83 @@
+/**
+ * bench/registry: register+approve pairs per second through HTTP, on PGlite and on PostgreSQL,
+ * and the RSS of `ans serve` holding N agents. Prints one JSON line per figure.
+ *
+ *   npx tsx bench/registry/run.ts [--pairs 2000] [--agents 10000] [--concurrency 16]
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createKeyAndCsr } from '../../src/client/index.js';
+import { card, client } from '../../test/helpers/api.js';
+import { freshSchemaUrl, pgAvailable } from '../../test/helpers/pg.js';
+import { startServer, type RunningServer } from '../../test/helpers/server.js';
+
+const { values } = parseArgs({
+  options: {
+    pairs: { type: 'string', default: '2000' },
+    agents: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '16' },
+  },
+});
+const PAIRS = Number(values.pairs);
+const AGENTS = Number(values.agents);
+const CONC = Number(values.concurrency);
+
+function emit(bench: string, value: number, unit: string, extra: Record<string, unknown> = {}) {
+  process.stdout.write(`${JSON.stringify({ bench, value: Math.round(value * 100) / 100, unit, ...extra })}\n`);
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function csrs(prefix: string, n: number): Promise<{ label: string; csr: string }[]> {
+  const out: { label: string; csr: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const label = `${prefix}${i}`;
+    out.push({ label, csr: (await createKeyAndCsr(`${label}.agents.internal`)).csrPem });
+  }
+  return out;
+}
+
+async function pairs(s: RunningServer, items: { label: string; csr: string }[]): Promise<number> {
+  const api = client(s.url);
+  let next = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONC }, async () => {
+      while (next < items.length) {
+        const it = items[next++]!;
+        const r = await api.post<{ id: string }>('/v1/agents', { card: card(it.label), csr: it.csr });
+        if (r.status !== 202) {
+          failed++;
+          continue;
+        }
+        const a = await api.post(`/v1/agents/${r.body.id}/approve`, {}, s.adminToken);
+        if (a.status !== 200) failed++;
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  if (failed) process.stderr.write(`${failed} requests failed\n`);
+  return items.length / secs;
+}
+
+async function run(store: string, env: NodeJS.ProcessEnv) {
+  const s = await startServer({ env, args: ['--register-rate', '1000000'] });
+  try {
+    const warm = await csrs(`w${store}`, 50);
+    await pairs(s, warm);
+    const items = await csrs(`p${store}`, PAIRS);
+    emit('registry.register_approve', await pairs(s, items), 'pairs/s', { store, concurrency: CONC, pairs: PAIRS });
+    if (AGENTS > PAIRS) await pairs(s, await csrs(`f${store}`, AGENTS - PAIRS - 50));
+    emit('registry.rss', rssMb(s.proc.pid!), 'MB', { store, agents: AGENTS, embedder: 'hash' });
+  } finally {
+    await s.stop();
+  }
+}
+
+await run('pglite', {});
+if (await pgAvailable()) await run('postgres', { DATABASE_URL: await freshSchemaUrl() });
+else process.stderr.write('PostgreSQL not available: skipped\n');
