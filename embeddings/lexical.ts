@@ -11,14 +11,17 @@ const STOP = new Set(
     'a an and are as at be been but by can could do does did for from has have had he her his how i ' +
     'if in into is it its me my of on or our she so some than that the their them then there these ' +
     'they this to too us was we were what when where which who why will with would you your yours ' +
-    'am any all also about just not no can\'t cannot i\'m it\'s don\'t get got want need please'
+    "am any all also about just not no can't cannot i'm it's don't get got want need please"
   ).split(/\s+/),
 );
 
 /** Lower-cased NFKC word tokens (Unicode letters and digits), stop words dropped, lightly stemmed. */
 export function tokenize(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.normalize('NFKC').toLowerCase().matchAll(/[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu)) {
+  for (const m of text
+    .normalize('NFKC')
+    .toLowerCase()
+    .matchAll(/[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu)) {
     const w = m[0].replace(/['’]/g, "'");
     if (STOP.has(w) || w.length < 2) continue;
     out.push(stem(w));

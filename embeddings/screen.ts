@@ -23,11 +23,20 @@ const RULES: Rule[] = [
     kind: 'an instruction override',
     re: /\b(ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all|any|your|the|system)\b[^.\n]{0,30}\b(instructions?|prompts?|rules?|directions?|guidelines?|context|messages?|polic(?:y|ies))\b/iu,
   },
-  { kind: 'an instruction override', re: /\b(reveal|print|show|repeat|leak)\b[^.\n]{0,30}\b(system|hidden|initial)\s+(prompt|instructions?|message)\b/iu },
-  { kind: 'an instruction override', re: /\byou\s+are\s+now\b|\bnew\s+instructions?\s*:|\bfrom\s+now\s+on\s*,?\s+you\b|\bjailbreak\b|\bdo\s+anything\s+now\b/iu },
+  {
+    kind: 'an instruction override',
+    re: /\b(reveal|print|show|repeat|leak)\b[^.\n]{0,30}\b(system|hidden|initial)\s+(prompt|instructions?|message)\b/iu,
+  },
+  {
+    kind: 'an instruction override',
+    re: /\byou\s+are\s+now\b|\bnew\s+instructions?\s*:|\bfrom\s+now\s+on\s*,?\s+you\b|\bjailbreak\b|\bdo\s+anything\s+now\b/iu,
+  },
   // Chat role markers and template tokens.
   { kind: 'a role marker', re: /(^|[\n.!?]\s*)(system|assistant|developer|user|tool)\s*:/iu },
-  { kind: 'a role marker', re: /<\|?\s*(im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id)\s*\|?>/iu },
+  {
+    kind: 'a role marker',
+    re: /<\|?\s*(im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id)\s*\|?>/iu,
+  },
   { kind: 'a role marker', re: /\[\/?(INST|SYS)\]|<<\/?SYS>>|###\s*(system|instruction|assistant)\b/iu },
   // Encoded payloads: long base64, hex, or escape runs that hide text from the reader.
   { kind: 'an encoded payload', re: /[A-Za-z0-9+/]{40,}={0,2}|[A-Za-z0-9_-]{60,}/u },
@@ -38,7 +47,11 @@ const RULES: Rule[] = [
 export function screenText(text: string, opts: { maxLength?: number } = {}): ScreenResult {
   const max = opts.maxLength ?? DEFAULT_MAX_LENGTH;
   if (text.length > max * 4) return { ok: false, reason: `text is longer than ${max} characters` };
-  const clean = text.normalize('NFKC').replace(INVISIBLE, '').replace(/[ \t]+/g, ' ').trim();
+  const clean = text
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    .replace(/[ \t]+/g, ' ')
+    .trim();
   if (clean.length > max) return { ok: false, reason: `text is longer than ${max} characters` };
   for (const r of RULES) {
     if (r.re.test(clean)) return { ok: false, reason: `text looks like a prompt injection (${r.kind})` };

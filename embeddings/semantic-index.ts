@@ -18,7 +18,14 @@ export interface RankingOptions {
   parts: PartsMode;
   /** Lower-case card texts and queries before embedding. */
   lowercase: boolean;
-  /** Agent score = max over its parts + wMean * mean over its parts (then standardised). */
+  /**
+   * How an agent's parts are pooled into one score. 'weighted': cos(card) + wParts * mean cos of
+   * the other parts, divided by (1 + wParts). 'maxmean': (max + wMean * mean over all parts) / (1 + wMean).
+   */
+  pool: 'weighted' | 'maxmean';
+  /** 'weighted' pooling: weight of the non-card parts. */
+  wParts: number;
+  /** 'maxmean' pooling: weight of the mean. */
   wMean: number;
   /** Weight of the BM25 score (standardised over the candidates) in the fusion; 0 = vectors only. */
   wLexical: number;
@@ -33,11 +40,13 @@ export interface RankingOptions {
 }
 
 export const DEFAULT_RANKING: RankingOptions = {
-  parts: 'card+sentences+skills',
+  parts: 'card+description',
   lowercase: true,
+  pool: 'weighted',
+  wParts: 0.5,
   wMean: 1,
   wLexical: 0,
-  threshold: 2,
+  threshold: 1.5,
   temperature: 0.5,
 };
 
@@ -55,7 +64,9 @@ export interface SemanticIndexOptions {
 }
 
 interface AgentEntry {
-  labels: number[];
+  /** The HNSW label of the agent's card vector (part 0); the other parts live only in memory. */
+  label: number;
+  parts: number;
   hash: string;
   domain: string;
   protocols: string[];
@@ -65,7 +76,7 @@ interface AgentEntry {
 }
 
 interface SavedMeta {
-  format: 1;
+  format: 2;
   embedderId: string;
   dim: number;
   lastSeq: number;
@@ -77,11 +88,14 @@ interface SavedMeta {
 
 const INDEX_FILE = 'vectors.hnsw';
 const META_FILE = 'vectors.meta.json';
+/** Every agent's part vectors, float32, in the order of `agents` in the meta file. */
+const PARTS_FILE = 'vectors.parts.bin';
 const BACKGROUND = 512;
 
 /**
- * The semantic index: an in-process HNSW index (hnswlib-node) over the embedded parts of every
- * active agent's card, BM25 over the card text, and the vectors' durable copy in the store.
+ * The semantic index: an in-process HNSW index (hnswlib-node) over one vector per active agent
+ * (its whole card), every part vector in memory for re-ranking the HNSW candidates (no per-point
+ * reads from hnswlib), BM25 over the card text, and the vectors' durable copy in the store.
  */
 export class SemanticIndex {
   private readonly embedder: Embedder;
@@ -91,6 +105,8 @@ export class SemanticIndex {
   private readonly efSearch: number;
   private hnsw: Hnsw;
   private agents = new Map<string, AgentEntry>();
+  /** Part vectors per agent (unit length; part 0 = the card, also in HNSW). */
+  private vecs = new Map<string, Float32Array[]>();
   private labelOwner = new Map<number, string>();
   private readonly bm25 = new Bm25();
   private nextLabel = 0;
@@ -98,7 +114,7 @@ export class SemanticIndex {
   private free = 0;
   private _lastSeq = 0;
   private closed = false;
-  private background: Float32Array | undefined;
+  private background: Float32Array[][] | undefined;
   private backgroundAt = -1;
   private readonly chains = new Map<string, Promise<void>>();
 
@@ -130,21 +146,37 @@ export class SemanticIndex {
       mkdirSync(dir, { recursive: true });
       const metaPath = join(dir, META_FILE);
       const indexPath = join(dir, INDEX_FILE);
-      if (existsSync(metaPath) && existsSync(indexPath)) {
+      const partsPath = join(dir, PARTS_FILE);
+      if (existsSync(metaPath) && existsSync(indexPath) && existsSync(partsPath)) {
         const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as SavedMeta;
         // A saved index made by another embedder or ranking layout is dropped: lastSeq stays 0,
         // the replay re-embeds (vectors in the store are reused only when the embedder matches).
-        if (meta.format === 1 && meta.embedderId === opts.embedder.id && meta.dim === dim && meta.ranking === idx.layoutKey()) {
-          const h = new HierarchicalNSW('cosine', dim);
-          await h.readIndex(indexPath, true);
-          idx.hnsw = h;
-          idx.nextLabel = meta.nextLabel;
-          idx.free = meta.free;
-          idx._lastSeq = meta.lastSeq;
-          for (const [id, e] of Object.entries(meta.agents)) {
-            idx.agents.set(id, e);
-            for (const l of e.labels) idx.labelOwner.set(l, id);
-            idx.bm25.set(id, e.lex);
+        if (
+          meta.format === 2 &&
+          meta.embedderId === opts.embedder.id &&
+          meta.dim === dim &&
+          meta.ranking === idx.layoutKey()
+        ) {
+          const buf = readFileSync(partsPath);
+          const all = new Float32Array(buf.buffer, buf.byteOffset, Math.floor(buf.byteLength / 4));
+          const entries = Object.entries(meta.agents);
+          const total = entries.reduce((n, [, e]) => n + e.parts, 0);
+          if (all.length === total * dim) {
+            const h = new HierarchicalNSW('cosine', dim);
+            await h.readIndex(indexPath, true);
+            idx.hnsw = h;
+            idx.nextLabel = meta.nextLabel;
+            idx.free = meta.free;
+            idx._lastSeq = meta.lastSeq;
+            let at = 0;
+            for (const [id, e] of entries) {
+              idx.agents.set(id, e);
+              idx.labelOwner.set(e.label, id);
+              const v: Float32Array[] = [];
+              for (let i = 0; i < e.parts; i++, at += dim) v.push(all.slice(at, at + dim));
+              idx.vecs.set(id, v);
+              idx.bm25.set(id, e.lex);
+            }
           }
         }
       }
@@ -214,7 +246,7 @@ export class SemanticIndex {
     const { mu, sd } = this.backgroundStats(q);
 
     const allowAgent = this.agentFilter(opts.filter);
-    const live = this.hnsw.getCurrentCount() - this.free;
+    const live = this.agents.size;
     const want = Math.min(live, Math.max(64, k * 16));
     const candidates = new Set<string>();
     if (want > 0) {
@@ -236,18 +268,7 @@ export class SemanticIndex {
     if (candidates.size === 0) return { ranked: [], reason: 'no agent matches the filter' };
 
     const scored: { id: string; z: number }[] = [];
-    for (const id of candidates) {
-      const e = this.agents.get(id)!;
-      let max = -1;
-      let sum = 0;
-      for (const l of e.labels) {
-        const s = dot(q, this.hnsw.getPoint(l));
-        if (s > max) max = s;
-        sum += s;
-      }
-      const raw = (max + r.wMean * (sum / e.labels.length)) / (1 + r.wMean);
-      scored.push({ id, z: (raw - mu) / sd });
-    }
+    for (const id of candidates) scored.push({ id, z: (this.agentScore(q, this.vecs.get(id)!) - mu) / sd });
     if (lex && r.wLexical > 0) {
       const vals = scored.map((s) => lex.get(s.id) ?? 0);
       const m = vals.reduce((a, b) => a + b, 0) / vals.length;
@@ -262,7 +283,7 @@ export class SemanticIndex {
   async save(): Promise<void> {
     if (this.dataDir === undefined || this.closed) return;
     const meta: SavedMeta = {
-      format: 1,
+      format: 2,
       embedderId: this.embedder.id,
       dim: this.embedder.dim,
       lastSeq: this._lastSeq,
@@ -273,9 +294,16 @@ export class SemanticIndex {
     };
     const indexPath = join(this.dataDir, INDEX_FILE);
     const metaPath = join(this.dataDir, META_FILE);
+    const partsPath = join(this.dataDir, PARTS_FILE);
+    const dim = this.embedder.dim;
+    const all = new Float32Array(Object.values(meta.agents).reduce((n, e) => n + e.parts, 0) * dim);
+    let at = 0;
+    for (const id of Object.keys(meta.agents)) for (const v of this.vecs.get(id)!) all.set(v, (at += dim) - dim);
     await this.hnsw.writeIndex(indexPath + '.tmp');
     writeFileSync(metaPath + '.tmp', JSON.stringify(meta));
+    writeFileSync(partsPath + '.tmp', new Uint8Array(all.buffer, all.byteOffset, all.byteLength));
     renameSync(indexPath + '.tmp', indexPath);
+    renameSync(partsPath + '.tmp', partsPath);
     renameSync(metaPath + '.tmp', metaPath);
   }
 
@@ -290,12 +318,33 @@ export class SemanticIndex {
   static discardSaved(dataDir: string): void {
     rmSync(join(dataDir, INDEX_FILE), { force: true });
     rmSync(join(dataDir, META_FILE), { force: true });
+    rmSync(join(dataDir, PARTS_FILE), { force: true });
   }
 
   // ---- internals
 
   private layoutKey(): string {
     return `${this.ranking.parts}|${this.ranking.lowercase ? 'lc' : 'cs'}`;
+  }
+
+  /** The agent's pooled similarity to the (unit) query, from its part vectors in memory. */
+  private agentScore(q: Float32Array, parts: Float32Array[]): number {
+    const r = this.ranking;
+    if (r.pool === 'weighted') {
+      const card = dotF(q, parts[0]!);
+      if (parts.length === 1) return card;
+      let sum = 0;
+      for (let i = 1; i < parts.length; i++) sum += dotF(q, parts[i]!);
+      return (card + r.wParts * (sum / (parts.length - 1))) / (1 + r.wParts);
+    }
+    let max = -1;
+    let sum = 0;
+    for (const p of parts) {
+      const s = dotF(q, p);
+      if (s > max) max = s;
+      sum += s;
+    }
+    return (max + r.wMean * (sum / parts.length)) / (1 + r.wMean);
   }
 
   private serial(id: string, fn: () => Promise<void>): Promise<void> {
@@ -329,14 +378,14 @@ export class SemanticIndex {
       return;
     }
     const stored = await this.storedVectors(doc.id, hash, texts.length);
-    const vecs = stored ?? (await this.embedder.embed(texts));
+    const vecs = stored ?? (await this.embedder.embed(texts, { background: true }));
     for (const v of vecs) if (v.length !== this.embedder.dim) throw EMB_ERR_DIM_MISMATCH(this.embedder.dim, v.length);
     this.assertOpen();
     this.dropFromIndex(doc.id);
-    const labels: number[] = [];
-    for (const v of vecs) labels.push(this.addPoint(v, doc.id));
-    const entry: AgentEntry = { labels, hash, seq, ...meta };
+    const label = this.addPoint(vecs[0]!, doc.id);
+    const entry: AgentEntry = { label, parts: vecs.length, hash, seq, ...meta };
     this.agents.set(doc.id, entry);
+    this.vecs.set(doc.id, vecs);
     this.bm25.set(doc.id, entry.lex);
     if (!stored) await this.storeVectors(doc.id, hash, seq, vecs);
     this.bumpSeq(seq);
@@ -385,12 +434,11 @@ export class SemanticIndex {
   private dropFromIndex(agentId: string): void {
     const e = this.agents.get(agentId);
     if (!e) return;
-    for (const l of e.labels) {
-      this.hnsw.markDelete(l);
-      this.labelOwner.delete(l);
-      this.free++;
-    }
+    this.hnsw.markDelete(e.label);
+    this.labelOwner.delete(e.label);
+    this.free++;
     this.agents.delete(agentId);
+    this.vecs.delete(agentId);
     this.bm25.delete(agentId);
   }
 
@@ -421,28 +469,28 @@ export class SemanticIndex {
     };
   }
 
-  /** Mean and spread of the query's similarity to a sample of all indexed vectors. */
+  /**
+   * Mean and spread of the query's pooled score over a sample of all indexed agents (up to
+   * BACKGROUND, refreshed when the index has grown or shrunk by a quarter): the z-score of a
+   * candidate says how far it stands out from "any agent" for this query.
+   */
   private backgroundStats(q: Float32Array): { mu: number; sd: number } {
-    const count = this.hnsw.getCurrentCount() - this.free;
+    const count = this.agents.size;
     if (!this.background || count > this.backgroundAt * 1.25 || count < this.backgroundAt * 0.8) {
-      const labels = [...this.labelOwner.keys()];
-      const step = Math.max(1, labels.length / BACKGROUND);
-      const rows: number[][] = [];
-      for (let i = 0; i < labels.length && rows.length < BACKGROUND; i += step) rows.push(this.hnsw.getPoint(labels[Math.floor(i)]!));
-      const dim = this.embedder.dim;
-      const m = new Float32Array(rows.length * dim);
-      rows.forEach((r, i) => m.set(r, i * dim));
-      this.background = m;
+      const ids = [...this.vecs.keys()];
+      const step = Math.max(1, ids.length / BACKGROUND);
+      const sample: Float32Array[][] = [];
+      for (let i = 0; i < ids.length && sample.length < BACKGROUND; i += step)
+        sample.push(this.vecs.get(ids[Math.floor(i)]!)!);
+      this.background = sample;
       this.backgroundAt = count;
     }
-    const dim = this.embedder.dim;
-    const n = this.background.length / dim;
+    const n = this.background.length;
     if (n < 2) return { mu: 0, sd: 0.1 };
     let s = 0;
     let s2 = 0;
-    for (let i = 0; i < n; i++) {
-      let d = 0;
-      for (let j = 0; j < dim; j++) d += q[j]! * this.background[i * dim + j]!;
+    for (const parts of this.background) {
+      const d = this.agentScore(q, parts);
       s += d;
       s2 += d * d;
     }
@@ -456,7 +504,7 @@ export class SemanticIndex {
   }
 }
 
-function dot(a: Float32Array, b: number[]): number {
+function dotF(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;

@@ -1,7 +1,7 @@
 import type { AgentDoc } from './types.js';
 
 /** Which texts of a card become vectors (each one a "part"; the agent keeps its best parts). */
-export type PartsMode = 'card' | 'card+sentences' | 'card+sentences+skills';
+export type PartsMode = 'card' | 'card+description' | 'card+sentences' | 'card+sentences+skills';
 
 /**
  * What gets embedded for one agent. Part 0 is always the whole card (name, description, every
@@ -9,13 +9,16 @@ export type PartsMode = 'card' | 'card+sentences' | 'card+sentences+skills';
  * a part too; with 'card+sentences+skills' each skill (name, description, tags) as well. USE-lite
  * averages over long inputs, so a short query about one thing the agent does matches the one
  * sentence that says it better than the whole card; the card vector keeps the overall topic.
- * Texts are lower-cased when `lowercase` (USE-lite's vocabulary is cased; see README numbers).
+ * With 'card+description' the description alone is the second part (a view without the skill
+ * lists, which dominate long cards). Texts are lower-cased when `lowercase` (USE-lite's
+ * vocabulary is cased; see README numbers).
  */
 export function docParts(doc: AgentDoc, mode: PartsMode = 'card+sentences+skills', lowercase = true): string[] {
   const skills = doc.skills.map((s) => skillText(s));
   const card = [`${doc.name}.`, doc.description, ...skills].filter((s) => s.length > 0).join(' ');
   const parts = [card];
-  if (mode !== 'card') parts.push(...sentences(doc.description));
+  if (mode === 'card+description') parts.push(doc.description);
+  if (mode === 'card+sentences' || mode === 'card+sentences+skills') parts.push(...sentences(doc.description));
   if (mode === 'card+sentences+skills') parts.push(...skills);
   const out = parts.map((p) => p.trim()).filter((p) => p.length > 0);
   return lowercase ? out.map((p) => p.toLowerCase()) : out;

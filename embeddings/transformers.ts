@@ -21,8 +21,10 @@ export async function createTransformersEmbedder(modelDir: string): Promise<Embe
   if (!modelDir) throw EMB_ERR_MODEL_DIR('no model directory given');
   const dir = resolve(modelDir);
   if (!existsSync(join(dir, 'tokenizer.json'))) throw EMB_ERR_MODEL_DIR(`${dir}/tokenizer.json is missing`);
-  const quantized = !existsSync(join(dir, 'onnx', 'model.onnx')) && existsSync(join(dir, 'onnx', 'model_quantized.onnx'));
-  if (!quantized && !existsSync(join(dir, 'onnx', 'model.onnx'))) throw EMB_ERR_MODEL_DIR(`${dir}/onnx/model.onnx is missing`);
+  const quantized =
+    !existsSync(join(dir, 'onnx', 'model.onnx')) && existsSync(join(dir, 'onnx', 'model_quantized.onnx'));
+  if (!quantized && !existsSync(join(dir, 'onnx', 'model.onnx')))
+    throw EMB_ERR_MODEL_DIR(`${dir}/onnx/model.onnx is missing`);
   const tf = await import('@xenova/transformers');
   tf.env.allowRemoteModels = false;
   tf.env.allowLocalModels = true;

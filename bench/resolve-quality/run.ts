@@ -6,7 +6,13 @@
  *   npx tsx bench/resolve-quality/run.ts [--embedder use|hash|transformers] [--model-dir DIR]
  */
 import { openStore } from '../../src/store/index.js';
-import { createEmbedder, SemanticIndex, DEFAULT_RANKING, type Embedder, type RankingOptions } from '../../embeddings/index.js';
+import {
+  createEmbedder,
+  SemanticIndex,
+  DEFAULT_RANKING,
+  type Embedder,
+  type RankingOptions,
+} from '../../embeddings/index.js';
 import { devSetDocs, loadDevSet, scoreQuality, type DevQuery } from '../../test/embeddings/devset.js';
 
 const args = process.argv.slice(2);
@@ -31,17 +37,30 @@ function cached(e: Embedder): Embedder {
   };
 }
 
+const MM = { pool: 'maxmean' } as const;
 const METHODS: { name: string; r: Partial<RankingOptions> }[] = [
-  { name: 'card-cosine (baseline)', r: { parts: 'card', lowercase: false, wMean: 0, wLexical: 0 } },
-  { name: 'card-cosine lowercase', r: { parts: 'card', lowercase: true, wMean: 0, wLexical: 0 } },
-  { name: 'card + bm25 z-fusion 0.5', r: { parts: 'card', lowercase: false, wMean: 0, wLexical: 0.5 } },
-  { name: 'card+sentences max', r: { parts: 'card+sentences', wMean: 0, wLexical: 0 } },
-  { name: 'card+sentences max+mean', r: { parts: 'card+sentences', wMean: 1, wLexical: 0 } },
-  { name: 'card+sentences+skills max', r: { parts: 'card+sentences+skills', wMean: 0, wLexical: 0 } },
-  { name: 'card+sentences+skills max+mean', r: { parts: 'card+sentences+skills', wMean: 1, wLexical: 0 } },
-  { name: 'card+sentences+skills max+mean + bm25 0.25', r: { parts: 'card+sentences+skills', wMean: 1, wLexical: 0.25 } },
-  { name: 'card+sentences+skills max+mean + bm25 0.5', r: { parts: 'card+sentences+skills', wMean: 1, wLexical: 0.5 } },
-  { name: 'card+sentences max+mean + bm25 0.25', r: { parts: 'card+sentences', wMean: 1, wLexical: 0.25 } },
+  { name: 'card-cosine (baseline)', r: { parts: 'card', lowercase: false, wLexical: 0 } },
+  { name: 'card-cosine lowercase', r: { parts: 'card', lowercase: true, wLexical: 0 } },
+  { name: 'card + bm25 z-fusion 0.5', r: { parts: 'card', lowercase: false, wLexical: 0.5 } },
+  { name: 'card+description 0.25', r: { parts: 'card+description', pool: 'weighted', wParts: 0.25, wLexical: 0 } },
+  { name: 'card+description 0.5', r: { parts: 'card+description', pool: 'weighted', wParts: 0.5, wLexical: 0 } },
+  { name: 'card+description 1', r: { parts: 'card+description', pool: 'weighted', wParts: 1, wLexical: 0 } },
+  {
+    name: 'card+description 0.5 + bm25 0.25',
+    r: { parts: 'card+description', pool: 'weighted', wParts: 0.5, wLexical: 0.25 },
+  },
+  { name: 'card+sentences max', r: { parts: 'card+sentences', ...MM, wMean: 0, wLexical: 0 } },
+  { name: 'card+sentences max+mean', r: { parts: 'card+sentences', ...MM, wMean: 1, wLexical: 0 } },
+  { name: 'card+sentences+skills max', r: { parts: 'card+sentences+skills', ...MM, wMean: 0, wLexical: 0 } },
+  { name: 'card+sentences+skills max+mean', r: { parts: 'card+sentences+skills', ...MM, wMean: 1, wLexical: 0 } },
+  {
+    name: 'card+sentences+skills weighted 0.5',
+    r: { parts: 'card+sentences+skills', pool: 'weighted', wParts: 0.5, wLexical: 0 },
+  },
+  {
+    name: 'card+sentences+skills max+mean + bm25 0.25',
+    r: { parts: 'card+sentences+skills', ...MM, wMean: 1, wLexical: 0.25 },
+  },
 ];
 
 function emit(method: string, bench: string, value: number, unit: string): void {
@@ -99,10 +118,22 @@ for (const m of METHODS) {
   emit(m.name, 'resolve-quality.recall@5-fraction', cv.recallAt5Fraction, 'ratio');
   emit(m.name, 'resolve-quality.oos-rejected', cv.oosRejected, 'ratio');
   emit(m.name, 'resolve-quality.threshold-all-folds', Number.isFinite(all) ? all : -99, 'z');
-  summary.push({ method: m.name, r1: open.recallAt1, r5: open.recallAt5, cvR1: cv.recallAt1, cvR5: cv.recallAt5, oos: cv.oosRejected, th: all });
+  summary.push({
+    method: m.name,
+    r1: open.recallAt1,
+    r5: open.recallAt5,
+    cvR1: cv.recallAt1,
+    cvR5: cv.recallAt5,
+    oos: cv.oosRejected,
+    th: all,
+  });
   await idx.close();
   await db.close();
 }
 process.stderr.write(JSON.stringify({ embedder: base.id, defaults: DEFAULT_RANKING }) + '\n');
-console.table(summary.map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 1000) / 1000 : v]))));
+console.table(
+  summary.map((s) =>
+    Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 1000) / 1000 : v])),
+  ),
+);
 await base.close?.();

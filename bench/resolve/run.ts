@@ -25,11 +25,44 @@ function emit(bench: string, value: number, unit: string, extra: Record<string, 
 }
 
 let seed = 1;
-const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
 const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
-const VERBS = ['Diagnoses', 'Books', 'Tracks', 'Schedules', 'Summarises', 'Monitors', 'Optimises', 'Translates', 'Reconciles', 'Plans'];
-const OBJECTS = ['home broadband faults', 'flights and hotels', 'parcel deliveries', 'team meetings', 'legal contracts', 'energy usage', 'mobile coverage', 'support tickets', 'supplier invoices', 'weekend trips', 'medication doses', 'car maintenance'];
-const MANNER = ['in real time', 'from a plain-language request', 'across several providers', 'with a daily report', 'for small businesses', 'for households', 'on a schedule', 'with human approval'];
+const VERBS = [
+  'Diagnoses',
+  'Books',
+  'Tracks',
+  'Schedules',
+  'Summarises',
+  'Monitors',
+  'Optimises',
+  'Translates',
+  'Reconciles',
+  'Plans',
+];
+const OBJECTS = [
+  'home broadband faults',
+  'flights and hotels',
+  'parcel deliveries',
+  'team meetings',
+  'legal contracts',
+  'energy usage',
+  'mobile coverage',
+  'support tickets',
+  'supplier invoices',
+  'weekend trips',
+  'medication doses',
+  'car maintenance',
+];
+const MANNER = [
+  'in real time',
+  'from a plain-language request',
+  'across several providers',
+  'with a daily report',
+  'for small businesses',
+  'for households',
+  'on a schedule',
+  'with human approval',
+];
 const DOMAINS = ['agents.internal', 'travel.example', 'telco.example'];
 
 function synth(i: number): AgentDoc {
@@ -50,9 +83,16 @@ function synth(i: number): AgentDoc {
   };
 }
 
-const QUERIES = Array.from({ length: 200 }, () => `${pick(VERBS).toLowerCase()} my ${pick(OBJECTS)} ${pick(MANNER)}`);
+const QUERIES = Array.from(
+  { length: 2000 },
+  (_, i) => `${pick(VERBS).toLowerCase()} my ${pick(OBJECTS)} ${pick(MANNER)} ${i}`,
+);
 
+/** p50/p99 of `fn` under 4 concurrent callers (distinct queries: nothing is cached). */
 async function latency(idx: SemanticIndex, n: number): Promise<number[]> {
+  return timed(n, (q) => idx.search(q, { k: 5 }));
+}
+async function timed(n: number, fn: (q: string) => Promise<unknown>): Promise<number[]> {
   const times: number[] = [];
   let next = 0;
   const deadline = Date.now() + 15_000;
@@ -61,7 +101,7 @@ async function latency(idx: SemanticIndex, n: number): Promise<number[]> {
       while (next < n && Date.now() < deadline) {
         const q = QUERIES[next++ % QUERIES.length]!;
         const t = performance.now();
-        await idx.search(q, { k: 5 });
+        await fn(q);
         times.push(performance.now() - t);
       }
     }),
@@ -75,15 +115,20 @@ const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor((p /
   const use = await createEmbedder({ kind: 'use', threads: 2 });
   const db = await openStore({});
   const idx = await SemanticIndex.open({ embedder: use, db, dataDir: undefined });
+  await use.embed(['warm up']);
   const docs = Array.from({ length: sample }, (_, i) => synth(1_000_000 + i));
   const t0 = performance.now();
   await Promise.all(docs.map((d, i) => idx.upsert(d, i + 1)));
   const s = (performance.now() - t0) / 1000;
   emit('resolve.index-throughput.use-lite', sample / s, 'agents/s', { agents: sample, threads: 2 });
-  emit('resolve.bulk-load-100k.use-lite.extrapolated', (100_000 / (sample / s)) / 60, 'min');
+  emit('resolve.bulk-load-100k.use-lite.extrapolated', 100_000 / (sample / s) / 60, 'min');
   const lat = await latency(idx, 200);
   emit('resolve.search-p50.use-lite', pct(lat, 50), 'ms', { agents: sample, concurrency: 4 });
   emit('resolve.search-p99.use-lite', pct(lat, 99), 'ms', { agents: sample, concurrency: 4 });
+  // Where the time goes: the query embedding alone under the same load.
+  const emb = await timed(200, (q) => use.embed([q.toLowerCase()]));
+  emit('resolve.query-embed-p50.use-lite', pct(emb, 50), 'ms', { concurrency: 4 });
+  emit('resolve.query-embed-p99.use-lite', pct(emb, 99), 'ms', { concurrency: 4 });
   await idx.close();
   await db.close();
   await use.close?.();
@@ -93,7 +138,13 @@ const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor((p /
 const embedder: Embedder = await createEmbedder({ kind });
 for (const n of sizes) {
   const db = await openStore({});
-  const idx = await SemanticIndex.open({ embedder, db, dataDir: undefined, initialCapacity: n * 6, ranking: { threshold: -Infinity } });
+  const idx = await SemanticIndex.open({
+    embedder,
+    db,
+    dataDir: undefined,
+    initialCapacity: n + 1024,
+    ranking: { threshold: -Infinity },
+  });
   const t0 = performance.now();
   const batch = 64;
   for (let i = 0; i < n; i += batch) {
@@ -107,7 +158,9 @@ for (const n of sizes) {
   emit('resolve.rss', process.memoryUsage().rss / 2 ** 20, 'MiB', { agents: n });
 
   // HNSW recall@10 vs exact search over the same stored vectors.
-  const rows = await db.query<{ embedding: string }>('SELECT embedding::text AS embedding FROM agent_vectors');
+  const rows = await db.query<{ embedding: string }>(
+    'SELECT embedding::text AS embedding FROM agent_vectors WHERE part = 0',
+  );
   const vecs = rows.map((r) => parseVector(r.embedding));
   const h = new hnswlib.HierarchicalNSW('cosine', embedder.dim);
   h.initIndex({ maxElements: vecs.length, m: 16, efConstruction: 200, randomSeed: 100 });

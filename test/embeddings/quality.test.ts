@@ -4,7 +4,7 @@ import { createEmbedder, SemanticIndex, type Embedder } from '../../embeddings/i
 import { devSetDocs, loadDevSet, scoreQuality, type QualityFigures } from './devset.js';
 
 // Library level: the dev set indexed with the default embedder (USE-lite) and default ranking.
-describe('resolve quality on semantic-dev.json (USE-lite, default ranking)', () => {
+describe('resolve quality on semantic-dev.json (USE-lite, default ranking: card + description)', () => {
   let embedder: Embedder;
   let db: Db;
   let idx: SemanticIndex;
@@ -29,22 +29,29 @@ describe('resolve quality on semantic-dev.json (USE-lite, default ranking)', () 
     await embedder?.close?.();
   });
 
-  it('recall@1 >= 0.55 (issue 5 target)', () => {
+  it('recall@1 >= 0.55 (issue 5 target; measured 0.556)', () => {
     expect(figures.recallAt1).toBeGreaterThanOrEqual(0.55);
   });
 
-  // Issue 5 asks for recall@5 >= 0.85; USE-lite with the default method measures 0.78 (see
-  // embeddings/README.md). This floor guards against regressions until a stronger model lands.
-  it('recall@5 does not fall below 0.72 (measured 0.756)', () => {
-    expect(figures.recallAt5).toBeGreaterThanOrEqual(0.72);
+  // Issue 5 asks for recall@5 >= 0.85; USE-lite with the default method (card + description,
+  // lower-cased) measures 0.844 (38/45; card alone reaches 0.867 but R@1 0.511; README "Open").
+  // This floor guards against regressions until a stronger model lands.
+  it('recall@5 does not fall below 0.82 (measured 0.844)', () => {
+    expect(figures.recallAt5).toBeGreaterThanOrEqual(0.82);
   });
 
-  it.todo('recall@5 >= 0.85 and out-of-scope rejected >= 60% (not reached with USE-lite: README "Open")');
+  it.todo('recall@5 >= 0.85 (measured 0.844 with the default; 0.867 with card alone at R@1 0.511)');
+  it.todo(
+    'out-of-scope rejected >= 60% (measured 0/5: cross-validated thresholds reject none without losing more answerable queries)',
+  );
 
   it('scores are calibrated into [0, 1], best first', async () => {
     const { hits } = await idx.search('wifi is dead in the back bedroom', { k: 5 });
     expect(hits.length).toBeGreaterThan(0);
-    for (const h of hits) expect(h.score).toBeGreaterThanOrEqual(0), expect(h.score).toBeLessThanOrEqual(1);
+    for (const h of hits) {
+      expect(h.score).toBeGreaterThanOrEqual(0);
+      expect(h.score).toBeLessThanOrEqual(1);
+    }
     const scores = hits.map((h) => h.score);
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);
   });

@@ -40,7 +40,10 @@ describe('screenText', () => {
   });
 
   it('caps the length', () => {
-    expect(screenText('a'.repeat(50), { maxLength: 40 })).toEqual({ ok: false, reason: 'text is longer than 40 characters' });
+    expect(screenText('a'.repeat(50), { maxLength: 40 })).toEqual({
+      ok: false,
+      reason: 'text is longer than 40 characters',
+    });
     expect(screenText('word '.repeat(300)).ok).toBe(false);
     expect(screenText('short', { maxLength: 40 }).ok).toBe(true);
   });

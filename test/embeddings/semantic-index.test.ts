@@ -69,7 +69,9 @@ describe('SemanticIndex (hash embedder)', () => {
     let seq = 0;
     for (const d of DOCS) await idx.upsert(d, ++seq);
     const q = 'book flights and hotel rooms';
-    expect((await idx.search(q, { k: 1, filter: { domain: 'travel.example.' } })).hits.map((h) => h.id)).toEqual(['hotel-book']);
+    expect((await idx.search(q, { k: 1, filter: { domain: 'travel.example.' } })).hits.map((h) => h.id)).toEqual([
+      'hotel-book',
+    ]);
     expect((await idx.search(q, { k: 1, filter: { protocol: 'MCP' } })).hits.map((h) => h.id)).toEqual(['flight-book']);
     expect((await idx.search(q, { k: 1, filter: { skillTag: 'wifi' } })).hits.map((h) => h.id)).toEqual(['wifi-fix']);
     const notFlight = await idx.search(q, { k: 1, filter: { allow: (id) => id !== 'flight-book' } });
@@ -101,7 +103,8 @@ describe('SemanticIndex (hash embedder)', () => {
   it('grows past its initial capacity (resizeIndex)', async () => {
     const e = await createEmbedder({ kind: 'hash' });
     const idx = await SemanticIndex.open({ embedder: e, db, dataDir: undefined, initialCapacity: 4 });
-    for (let i = 0; i < 60; i++) await idx.upsert(doc(`agent-${i}`, `Agent ${i}`, `Handles task number ${i} for people.`), i + 1);
+    for (let i = 0; i < 60; i++)
+      await idx.upsert(doc(`agent-${i}`, `Agent ${i}`, `Handles task number ${i} for people.`), i + 1);
     expect(idx.size()).toBe(60);
     const { hits } = await idx.search('Agent 42 handles task number 42', { k: 3 });
     expect(hits[0]!.id).toBe('agent-42');
@@ -150,7 +153,9 @@ describe('SemanticIndex (hash embedder)', () => {
     expect(d.lastSeq).toBe(0);
     await d.upsert(DOCS[1]!, 2);
     expect(e4.count).toBeGreaterThan(0);
-    const rows = await db.query<{ embedder: string }>("SELECT DISTINCT embedder FROM agent_vectors WHERE agent_id = 'flight-book'");
+    const rows = await db.query<{ embedder: string }>(
+      "SELECT DISTINCT embedder FROM agent_vectors WHERE agent_id = 'flight-book'",
+    );
     expect(rows).toEqual([{ embedder: 'hash-other' }]);
     await d.close();
   });

@@ -6,7 +6,8 @@ import { openStore, type Db } from '../../src/store/index.js';
 import { createEmbedder, SemanticIndex, type Embedder } from '../../embeddings/index.js';
 import { writeTinyModel } from './tiny-model.js';
 
-const WORDS = 'book flight ticket airline seat hotel room reserve weather rain forecast wind wifi router mesh coverage'.split(' ');
+const WORDS =
+  'book flight ticket airline seat hotel room reserve weather rain forecast wind wifi router mesh coverage'.split(' ');
 
 describe('transformers.js embedder (tiny ONNX model built by the test, no network)', () => {
   let root: string;
@@ -34,7 +35,13 @@ describe('transformers.js embedder (tiny ONNX model built by the test, no networ
     const db: Db = await openStore({});
     const idx = await SemanticIndex.open({ embedder: e, db, dataDir: undefined, ranking: { threshold: -Infinity } });
     const mk = (id: string, description: string) => ({
-      id, fqdn: `${id}.agents.internal`, name: id, description, skills: [], protocols: ['a2a'], domain: 'agents.internal',
+      id,
+      fqdn: `${id}.agents.internal`,
+      name: id,
+      description,
+      skills: [],
+      protocols: ['a2a'],
+      domain: 'agents.internal',
     });
     await idx.upsert(mk('flights', 'book flight ticket airline seat'), 1);
     await idx.upsert(mk('weather', 'weather rain forecast wind'), 2);
@@ -44,6 +51,8 @@ describe('transformers.js embedder (tiny ONNX model built by the test, no networ
   });
 
   it('refuses a directory without a model', async () => {
-    await expect(createEmbedder({ kind: 'transformers', modelDir: join(root, 'nothing') })).rejects.toThrow(/tokenizer.json/);
+    await expect(createEmbedder({ kind: 'transformers', modelDir: join(root, 'nothing') })).rejects.toThrow(
+      /tokenizer.json/,
+    );
   });
 });
