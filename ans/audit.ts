@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Queryable } from '../src/store/index.js';
+import type { Db, Queryable } from '../src/store/index.js';
 
 export interface AuditEntry {
   actor: string;
@@ -68,41 +68,91 @@ function fromRow(r: AuditRow): AuditRecord {
 }
 
 /**
- * The tamper-evident audit log: each entry carries the SHA-256 of the previous one. Appends run
- * inside the caller's transaction under an advisory lock, so the chain is computed in commit order.
+ * The tamper-evident audit log: each entry carries the SHA-256 of the previous one.
+ *
+ * Writers never queue on the chain: `append` puts entries in `audit_outbox` inside the caller's
+ * transaction (so an entry commits exactly with the change it describes), and `flush` moves
+ * committed entries into `audit_log` in batches, one chainer at a time (advisory lock), computing
+ * the chain in order. That is group commit for the audit log; the chain order is the order the
+ * chainer saw the entries commit. Reads flush first, so they see every committed entry.
  */
 export class AuditLog {
-  constructor(private readonly now: () => Date = () => new Date()) {}
+  private flushing: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   async append(tx: Queryable, entries: AuditEntry | readonly AuditEntry[]): Promise<void> {
     const list = Array.isArray(entries) ? entries : [entries as AuditEntry];
     if (list.length === 0) return;
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-    const last = await tx.query<{ seq: string; hash: string }>(
-      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
-    );
-    let seq = Number(last[0]?.seq ?? 0);
-    let prev = last[0]?.hash ?? GENESIS_HASH;
     const at = this.now().toISOString();
     const cols: unknown[] = [];
     const values: string[] = [];
     for (const e of list) {
-      seq += 1;
-      const rec = { seq, at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: e.detail ?? {} };
-      const hash = entryHash(prev, rec);
       const b = cols.length;
-      values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`);
-      cols.push(seq, at, rec.actor, rec.action, rec.subject, JSON.stringify(rec.detail), prev, hash);
-      prev = hash;
+      values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`);
+      cols.push(at, e.actor, e.action, e.subject ?? null, JSON.stringify(e.detail ?? {}));
     }
-    await tx.query(
-      `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ${values.join(', ')}`,
-      cols,
-    );
+    await tx.query(`INSERT INTO audit_outbox (at, actor, action, subject, detail) VALUES ${values.join(', ')}`, cols);
   }
 
-  async list(db: Queryable, opts: { after?: number; limit: number; subject?: string }): Promise<AuditRecord[]> {
-    const rows = await db.query<AuditRow>(
+  /** Chains every committed outbox entry; concurrent calls coalesce. */
+  flush(): Promise<void> {
+    if (this.flushing) {
+      this.again = true;
+      return this.flushing;
+    }
+    this.flushing = (async () => {
+      do {
+        this.again = false;
+        while (await this.chainBatch(1000)) {
+          /* until the outbox is empty */
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private chainBatch(limit: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+      const pending = await tx.query<{ id: string; at: Date | string; actor: string; action: string; subject: string | null; detail: Record<string, unknown> }>(
+        'SELECT id, at, actor, action, subject, detail FROM audit_outbox ORDER BY id LIMIT $1',
+        [limit],
+      );
+      if (pending.length === 0) return false;
+      const last = await tx.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+      let seq = Number(last[0]?.seq ?? 0);
+      let prev = last[0]?.hash ?? GENESIS_HASH;
+      const cols: unknown[] = [];
+      const values: string[] = [];
+      for (const e of pending) {
+        seq += 1;
+        const rec = { seq, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, subject: e.subject, detail: e.detail };
+        const hash = entryHash(prev, rec);
+        const b = cols.length;
+        values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`);
+        cols.push(seq, rec.at, rec.actor, rec.action, rec.subject, JSON.stringify(rec.detail), prev, hash);
+        prev = hash;
+      }
+      await tx.query(`INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ${values.join(', ')}`, cols);
+      await tx.query('DELETE FROM audit_outbox WHERE id = ANY($1::bigint[])', [pending.map((e) => e.id)]);
+      return pending.length === limit;
+    });
+  }
+
+  async list(opts: { after?: number; limit: number; subject?: string }): Promise<AuditRecord[]> {
+    await this.flush();
+    return this.page(opts);
+  }
+
+  private async page(opts: { after?: number; limit: number; subject?: string }): Promise<AuditRecord[]> {
+    const rows = await this.db.query<AuditRow>(
       `SELECT * FROM audit_log WHERE seq > $1 AND ($2::text IS NULL OR subject = $2) ORDER BY seq LIMIT $3`,
       [opts.after ?? 0, opts.subject ?? null, opts.limit],
     );
@@ -110,12 +160,13 @@ export class AuditLog {
   }
 
   /** Walks the whole chain in pages and names the first entry whose hash or link is wrong. */
-  async verify(db: Queryable): Promise<AuditVerdict> {
+  async verify(): Promise<AuditVerdict> {
+    await this.flush();
     let prev = GENESIS_HASH;
     let expectSeq = 1;
     let checked = 0;
     for (;;) {
-      const page = await this.list(db, { after: expectSeq - 1, limit: 5000 });
+      const page = await this.page({ after: expectSeq - 1, limit: 5000 });
       if (page.length === 0) return { ok: true, checked };
       for (const r of page) {
         if (r.seq !== expectSeq) return { ok: false, checked, firstBroken: expectSeq, why: 'entry missing' };

@@ -17,7 +17,6 @@ export interface AgentRow {
   lastHeartbeat: Date | null;
   certSerial: string | null;
   spkiSha256: string | null;
-  changeSeq: number;
 }
 
 interface RawRow {
@@ -34,7 +33,6 @@ interface RawRow {
   last_heartbeat: Date | string | null;
   cert_serial: string | null;
   spki_sha256: string | null;
-  change_seq: string | number;
 }
 
 function toRow(r: RawRow): AgentRow {
@@ -52,11 +50,10 @@ function toRow(r: RawRow): AgentRow {
     lastHeartbeat: r.last_heartbeat === null ? null : new Date(r.last_heartbeat),
     certSerial: r.cert_serial,
     spkiSha256: r.spki_sha256,
-    changeSeq: Number(r.change_seq),
   };
 }
 
-const COLS = 'id, label, zone, fqdn, status, version, card, csr, created_at, updated_at, last_heartbeat, cert_serial, spki_sha256, change_seq';
+const COLS = 'id, label, zone, fqdn, status, version, card, csr, created_at, updated_at, last_heartbeat, cert_serial, spki_sha256';
 
 export async function insertAgent(
   tx: Queryable,
@@ -84,14 +81,6 @@ export async function getAgent(db: Queryable, id: string, forUpdate = false): Pr
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
-export async function liveAgentByFqdn(db: Queryable, fqdn: string): Promise<AgentRow | undefined> {
-  const rows = await db.query<RawRow>(
-    `SELECT ${COLS} FROM agents WHERE fqdn = $1 AND status IN ('pending','active','suspended','revoked')`,
-    [fqdn],
-  );
-  return rows[0] ? toRow(rows[0]) : undefined;
-}
-
 export async function listAgents(
   db: Queryable,
   opts: { statuses: readonly AgentStatus[] | undefined; afterId: string | undefined; limit: number },
@@ -114,14 +103,13 @@ export async function updateAgent(
     card?: AgentCard;
     csr?: string;
     cert?: { serial: string; spkiSha256: string };
-    changeSeq: number;
     now: Date;
   },
 ): Promise<void> {
   await tx.query(
     `UPDATE agents SET status = COALESCE($2, status), version = COALESCE($3, version),
-            card = COALESCE($4::jsonb, card), csr = COALESCE($5, csr), change_seq = $6, updated_at = $7,
-            cert_serial = COALESCE($8, cert_serial), spki_sha256 = COALESCE($9, spki_sha256)
+            card = COALESCE($4::jsonb, card), csr = COALESCE($5, csr), updated_at = $6,
+            cert_serial = COALESCE($7, cert_serial), spki_sha256 = COALESCE($8, spki_sha256)
       WHERE id = $1`,
     [
       id,
@@ -129,7 +117,6 @@ export async function updateAgent(
       set.version ?? null,
       set.card ? JSON.stringify(set.card) : null,
       set.csr ?? null,
-      set.changeSeq,
       set.now.toISOString(),
       set.cert?.serial ?? null,
       set.cert?.spkiSha256 ?? null,

@@ -220,7 +220,7 @@ export const registryRoutes: FastifyPluginAsync<RegistryRouteOptions> = async (a
     },
     async (req) => {
       await auth.admin(req);
-      const entries = await registry.audit.list(registry.db, {
+      const entries = await registry.audit.list({
         after: req.query.after,
         limit: req.query.limit,
         ...(req.query.subject ? { subject: req.query.subject } : {}),
@@ -231,6 +231,6 @@ export const registryRoutes: FastifyPluginAsync<RegistryRouteOptions> = async (a
 
   app.get('/v1/audit/verify', { schema: { tags: ['admin'] } }, async (req) => {
     await auth.admin(req);
-    return registry.audit.verify(registry.db);
+    return registry.audit.verify();
   });
 };

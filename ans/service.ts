@@ -98,7 +98,7 @@ export class Registry {
     this.zone = normaliseName(opts.zone);
     this.ca = opts.ca;
     this.now = opts.now ?? (() => new Date());
-    this.audit = new AuditLog(this.now);
+    this.audit = new AuditLog(this.db, this.now);
     this.heartbeatIntervalMs = opts.heartbeatIntervalMs;
     this.screen = opts.screen;
     this.onChange = opts.onChange ?? (() => undefined);
@@ -161,11 +161,10 @@ export class Registry {
     const id = randomUUID();
     const now = this.now();
     return this.commit(async (tx) => {
-      if (await repo.liveAgentByFqdn(tx, fqdn)) throw AnsErrors.labelTaken(fqdn);
       try {
         await repo.insertAgent(tx, { id, label: card.label.toLowerCase(), zone: this.zone, fqdn, version: card.version, card, csr: csrPem, now });
       } catch (e) {
-        // Another registration of the same label committed between our check and insert.
+        // The partial unique index on live FQDNs decides, also between concurrent registrations.
         if ((e as { code?: string }).code === '23505') throw AnsErrors.labelTaken(fqdn);
         throw e;
       }
@@ -205,10 +204,10 @@ export class Registry {
       const to = this.move(a, 'approve');
       const cert = await this.ca.issue({ subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem: a.csr }, tx);
       await this.audit.append(tx, { actor: actorName(by), action: 'agent.approve', subject: id, detail: { serial: cert.serial } });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
       const now = this.now();
-      await repo.updateAgent(tx, id, { status: to, cert, changeSeq: seq, now });
-      return { result: { agent: this.view({ ...a, status: to, updatedAt: now, changeSeq: seq }), certificate: cert }, seq };
+      await repo.updateAgent(tx, id, { status: to, cert, now });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      return { result: { agent: this.view({ ...a, status: to, updatedAt: now }), certificate: cert }, seq };
     });
   }
 
@@ -226,10 +225,10 @@ export class Registry {
         subject: id,
         detail: { from: a.status, to, ...(reason ? { reason } : {}), ...(revoked.length ? { revoked } : {}) },
       });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
       const now = this.now();
-      await repo.updateAgent(tx, id, { status: to, changeSeq: seq, now });
-      return { result: this.view({ ...a, status: to, updatedAt: now, changeSeq: seq }), seq };
+      await repo.updateAgent(tx, id, { status: to, now });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      return { result: this.view({ ...a, status: to, updatedAt: now }), seq };
     });
   }
 
@@ -240,10 +239,10 @@ export class Registry {
       const to = this.move(a, 'revoke');
       const revoked = await this.ca.revokeSubject(id, reason, tx);
       await this.audit.append(tx, { actor: actorName(by), action: 'agent.revoke', subject: id, detail: { reason, revoked } });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
       const now = this.now();
-      await repo.updateAgent(tx, id, { status: to, changeSeq: seq, now });
-      return { result: { agent: this.view({ ...a, status: to, updatedAt: now, changeSeq: seq }), revoked }, seq };
+      await repo.updateAgent(tx, id, { status: to, now });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      return { result: { agent: this.view({ ...a, status: to, updatedAt: now }), revoked }, seq };
     });
   }
 
@@ -279,16 +278,15 @@ export class Registry {
         subject: id,
         detail: { from: a.version, to: card.version, ...(certificate ? { serial: certificate.serial } : {}) },
       });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
       await repo.updateAgent(tx, id, {
         version: card.version,
         card,
         ...(csrPem ? { csr: csrPem } : {}),
         ...(certificate ? { cert: certificate } : {}),
-        changeSeq: seq,
         now,
       });
-      const agent = this.view({ ...a, card, version: card.version, updatedAt: now, changeSeq: seq });
+      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const agent = this.view({ ...a, card, version: card.version, updatedAt: now });
       return { result: certificate ? { agent, certificate } : { agent }, seq };
     });
   }
@@ -304,8 +302,8 @@ export class Registry {
       if (a.status !== 'active') throw AnsErrors.notActive(a.status);
       const certificate = await this.ca.issue({ subjectId: id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem }, tx);
       await this.audit.append(tx, { actor: actorName(by), action: 'agent.renew', subject: id, detail: { serial: certificate.serial } });
+      await repo.updateAgent(tx, id, { csr: csrPem, cert: certificate, now: this.now() });
       const seq = await recordChange(tx, 'agent', id, 'agent.changed');
-      await repo.updateAgent(tx, id, { csr: csrPem, cert: certificate, changeSeq: seq, now: this.now() });
       return { result: certificate, seq };
     });
   }

@@ -24,8 +24,7 @@ CREATE TABLE agents (
   last_heartbeat  timestamptz,
   -- The current certificate, denormalised for the DNS TLSA projection.
   cert_serial     text,
-  spki_sha256     text,
-  change_seq      bigint NOT NULL DEFAULT 0
+  spki_sha256     text
 );
 -- A label is taken while its agent is pending, active, suspended or revoked.
 CREATE UNIQUE INDEX agents_fqdn_live ON agents (fqdn)
@@ -38,6 +37,17 @@ CREATE TABLE agent_versions (
   card        jsonb NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (agent_id, version)
+);
+
+-- Audit entries are written here inside the transaction that makes the change (no lock, so
+-- writers never queue), then moved into audit_log in batches by one chainer at a time.
+CREATE TABLE audit_outbox (
+  id       bigserial PRIMARY KEY,
+  at       timestamptz NOT NULL,
+  actor    text NOT NULL,
+  action   text NOT NULL,
+  subject  text,
+  detail   jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 
 -- Hash-chained: hash = sha256(prev_hash || canonical entry); editing a row breaks the chain.

@@ -19,21 +19,24 @@ CREATE TABLE ca_keys (
 -- and rows are never deleted (revocations must stay answerable).
 CREATE TABLE certificates (
   serial       text PRIMARY KEY CHECK (serial ~ '^[0-9a-f]{1,40}$'),
-  seq          bigserial NOT NULL UNIQUE,       -- issue order: the newest of a subject wins
+  seq          bigserial NOT NULL,              -- issue order: the newest of a subject wins (unique by the sequence)
   subject_id   text NOT NULL,
   fqdn         text NOT NULL,
-  issuer_id    text NOT NULL REFERENCES ca_keys(id),
+  issuer_id    text NOT NULL,                   -- a ca_keys id (no FK: the check cost ~20% of an issuance)
   der          bytea NOT NULL,
   spki_sha256  text NOT NULL,
   not_before   timestamptz NOT NULL,
   not_after    timestamptz NOT NULL,
   revoked_at   timestamptz,
+  revoked_epoch bigint,                         -- ca_state.revocations of the revoking transaction
+  crl_entry    bytea,                           -- the DER CRL entry, encoded once by the CRL builder
   reason       text CHECK (reason IN ('unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged',
                  'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn', 'aACompromise')),
   CHECK ((revoked_at IS NULL) = (reason IS NULL))
 );
 CREATE INDEX certificates_subject ON certificates (subject_id, seq DESC);
 CREATE INDEX certificates_revoked ON certificates (issuer_id, not_after) WHERE revoked_at IS NOT NULL;
+CREATE INDEX certificates_revoked_epoch ON certificates (revoked_epoch) WHERE revoked_epoch IS NOT NULL;
 -- A key revoked for keyCompromise is never certified again.
 CREATE INDEX certificates_compromised ON certificates (spki_sha256) WHERE reason = 'keyCompromise';
 

@@ -168,9 +168,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // The vector index is slower to update (embedding), so it has its own queue and never
   // holds up DNS; `settled()` waits for it.
   const indexQueue = new SerialQueue((e) => log.error({ err: e }, 'vector index update failed'));
-  const indexAgent = (id: string, seq: number) =>
+  // `row` is the agent as the feed handler just read it; catch-up passes none and reads it.
+  const indexAgent = (id: string, seq: number, row?: AgentRow | null) =>
     indexQueue.push(async () => {
-      const a = await getAgent(db, id);
+      const a = row === undefined ? await getAgent(db, id) : row;
       if (a && a.status === 'active') await index.upsert(agentDocOf(a), seq);
       else await index.remove(id, seq);
     });
@@ -189,7 +190,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       directory.apply(a, c.entityId);
       if (a && a.status === 'active') dns.upsert(zoneAgentOf(a), c.seq);
       else dns.remove(c.entityId, c.seq);
-      indexAgent(c.entityId, c.seq);
+      indexAgent(c.entityId, c.seq, a ?? null);
     } else if (c.entity === 'certificate') {
       ca.invalidate(c.entityId);
     } else if (c.entity === 'ca') {
@@ -259,6 +260,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       every(Math.min(config.heartbeatIntervalMs, 5000), () => directory.sweep(db));
       every(60_000, () => registry.purgeExpiredJti());
       every(60_000, () => index.save());
+      // Audit entries are chained in batches (group commit); reads of the log flush first.
+      every(250, () => registry.audit.flush());
       const addr = http.server.address();
       const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
       const scheme = httpsMaterial ? 'https' : 'http';
@@ -268,6 +271,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       for (const t of timers) clearInterval(t);
       if (started) await http.close();
       await feed.stop();
+      await registry.audit.flush().catch((e: unknown) => log.warn({ err: e }, 'audit chaining at shutdown failed'));
       await dns.stop();
       await indexQueue.idle();
       await index.save().catch((e: unknown) => log.warn({ err: e }, 'could not save the vector index'));

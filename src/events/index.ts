@@ -14,21 +14,25 @@ const CHANNEL = 'ans_changes';
 // seq N can never later find a committed N-1.
 const CHANGE_LOCK = 7_264_102;
 
-/** Records a change inside the caller's transaction; the feed delivers it after commit. */
+/**
+ * Records a change inside the caller's transaction; the feed delivers it after commit. Call it
+ * last in the transaction: it takes the change lock, which is held until commit.
+ */
 export async function recordChange(
   tx: Queryable,
   entity: string,
   entityId: string,
   kind: string,
 ): Promise<number> {
-  await tx.query('SELECT pg_advisory_xact_lock($1)', [CHANGE_LOCK]);
+  // One round trip: the INSERT selects from the lock's row, so the lock is taken before the
+  // sequence is drawn, and it is held until commit, so seq order is commit order.
   const rows = await tx.query<{ seq: string }>(
-    'INSERT INTO changes (entity, entity_id, kind) VALUES ($1, $2, $3) RETURNING seq',
-    [entity, entityId, kind],
+    `WITH l AS (SELECT pg_advisory_xact_lock($5) AS locked),
+          c AS (INSERT INTO changes (entity, entity_id, kind) SELECT $1, $2, $3 FROM l RETURNING seq)
+     SELECT seq, pg_notify($4, seq::text) FROM c`,
+    [entity, entityId, kind, CHANNEL, CHANGE_LOCK],
   );
-  const seq = Number(rows[0]!.seq);
-  await tx.query('SELECT pg_notify($1, $2)', [CHANNEL, String(seq)]);
-  return seq;
+  return Number(rows[0]!.seq);
 }
 
 /**

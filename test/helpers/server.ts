@@ -50,7 +50,10 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const logs: string[] = [];
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
   await new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`ans serve did not come up:\n${logs.join('\n')}`)), 90_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      rej(new Error(`ans serve did not come up:\n${logs.join('\n')}`));
+    }, 90_000);
     let buf = '';
     const onData = (d: Buffer) => {
       buf += d.toString();

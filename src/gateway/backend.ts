@@ -1,0 +1,130 @@
+/**
+ * Backends: what a gateway name resolves to. A target is either a local agent with a balancer
+ * over its replicas of the wanted protocol, or a typed Invalid backend that knows the problem
+ * to answer with (404 unknown, 409 not active, 503 offline), so a bad reference fails its own
+ * requests and nothing else.
+ */
+import type { AgentRow } from '../../ans/index.js';
+import { Balancer, type HealthOptions, type Replica, type Strategy } from './balancer.js';
+import { GatewayErrors } from './errors.js';
+import type { AnsError } from '../errors/index.js';
+
+export type Protocol = 'a2a' | 'mcp' | 'http';
+
+export interface AgentBackend {
+  kind: 'agent';
+  agent: AgentRow;
+  protocol: Protocol;
+  balancer: Balancer;
+  /** Every endpoint URL of the agent (for URL rewriting). */
+  endpoints: readonly string[];
+  /** Skill ids that need a human's approval. */
+  approvalSkills: ReadonlySet<string>;
+  /** Every skill needs approval: every call is held. */
+  allHeld: boolean;
+}
+
+export interface InvalidBackend {
+  kind: 'invalid';
+  error: AnsError;
+}
+
+export type Backend = AgentBackend | InvalidBackend;
+
+/** What the backend resolver needs from the registry's projections. */
+export interface Directory {
+  byName(fqdn: string): AgentRow | undefined;
+  reachable(id: string): boolean;
+}
+
+/** The status of a non-active agent by name (a store read, only on the error path). */
+export type StatusLookup = (fqdn: string) => Promise<string | undefined>;
+
+interface Compiled {
+  balancers: Map<Protocol, Balancer>;
+  endpoints: string[];
+  approvalSkills: Set<string>;
+  allHeld: boolean;
+  strategy: Strategy;
+}
+
+export class Backends {
+  // Keyed by the row object: the directory replaces the row on every change, which drops the
+  // balancers (and their health state) of an agent whose endpoints may have changed.
+  private compiled = new WeakMap<AgentRow, Compiled>();
+  private readonly negative = new Map<string, { at: number; error: AnsError }>();
+
+  constructor(
+    private readonly directory: Directory,
+    private readonly statusOf: StatusLookup,
+    private readonly strategyFor: (fqdn: string) => Strategy,
+    private readonly health: () => HealthOptions,
+    private readonly onEject: (agent: AgentRow, r: Replica) => void,
+  ) {}
+
+  /** Settings changed: rebuild balancers lazily. */
+  invalidate(): void {
+    this.compiled = new WeakMap();
+    this.negative.clear();
+  }
+
+  /** Synchronous for active names; undefined means "ask `resolveMissing`". */
+  resolveActive(fqdn: string, protocol: Protocol | undefined): Backend | undefined {
+    const a = this.directory.byName(fqdn);
+    if (!a) return undefined;
+    if (!this.directory.reachable(a.id)) return { kind: 'invalid', error: GatewayErrors.offline(fqdn) };
+    const c = this.compile(a);
+    const proto = protocol ?? (a.card.endpoints[0]!.protocol as Protocol);
+    const balancer = c.balancers.get(proto);
+    if (!balancer) return { kind: 'invalid', error: GatewayErrors.noEndpoint(fqdn, proto) };
+    return { kind: 'agent', agent: a, protocol: proto, balancer, endpoints: c.endpoints, approvalSkills: c.approvalSkills, allHeld: c.allHeld };
+  }
+
+  /** A name that is not active here: 409 with its status, or 404. Cached for a second. */
+  async resolveMissing(fqdn: string, nowMs: number): Promise<InvalidBackend> {
+    const hit = this.negative.get(fqdn);
+    if (hit && nowMs - hit.at < 1000) return { kind: 'invalid', error: hit.error };
+    const status = await this.statusOf(fqdn);
+    const error = status ? GatewayErrors.notActive(fqdn, status) : GatewayErrors.unknownAgent(fqdn);
+    if (this.negative.size > 10_000) this.negative.clear();
+    this.negative.set(fqdn, { at: nowMs, error });
+    return { kind: 'invalid', error };
+  }
+
+  /** Forget the cached refusal for a name (its agent changed). */
+  forgetName(fqdn: string): void {
+    this.negative.delete(fqdn);
+  }
+
+  private compile(a: AgentRow): Compiled {
+    let c = this.compiled.get(a);
+    const strategy = this.strategyFor(a.fqdn);
+    if (c && c.strategy === strategy) return c;
+    const balancers = new Map<Protocol, Balancer>();
+    for (const p of ['a2a', 'mcp', 'http'] as const) {
+      const eps = a.card.endpoints.filter((e) => e.protocol === p);
+      if (eps.length) balancers.set(p, new Balancer(eps, strategy, this.health(), (r) => this.onEject(a, r)));
+    }
+    const approvalSkills = new Set(a.card.skills.filter((s) => s.requireHumanApproval).map((s) => s.id));
+    c = {
+      balancers,
+      endpoints: a.card.endpoints.map((e) => e.url),
+      approvalSkills,
+      allHeld: approvalSkills.size > 0 && approvalSkills.size === a.card.skills.length,
+      strategy,
+    };
+    this.compiled.set(a, c);
+    return c;
+  }
+}
+
+/** The store read behind `StatusLookup`: the newest registration of a name that still holds it. */
+export function statusLookup(db: { query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> }): StatusLookup {
+  return async (fqdn) => {
+    const rows = await db.query<{ status: string }>(
+      `SELECT status FROM agents WHERE fqdn = $1 AND status NOT IN ('rejected', 'deregistered') ORDER BY updated_at DESC LIMIT 1`,
+      [fqdn],
+    );
+    return rows[0]?.status;
+  };
+}
