@@ -53,6 +53,8 @@ export interface RegistryOptions {
   now?: () => Date;
   /** Called after each commit that recorded a change, so the change feed delivers it at once. */
   onChange?: (seq: number) => void;
+  /** Called after a heartbeat commits (heartbeats are not changes; see `heartbeat`). */
+  onHeartbeat?: (id: string, at: Date) => void;
 }
 
 export interface AgentView {
@@ -92,6 +94,7 @@ export class Registry {
   private readonly heartbeatIntervalMs: number;
   private readonly screen: TextScreen | undefined;
   private readonly onChange: (seq: number) => void;
+  private readonly onHeartbeat: (id: string, at: Date) => void;
 
   constructor(opts: RegistryOptions) {
     this.db = opts.db;
@@ -102,6 +105,7 @@ export class Registry {
     this.heartbeatIntervalMs = opts.heartbeatIntervalMs;
     this.screen = opts.screen;
     this.onChange = opts.onChange ?? (() => undefined);
+    this.onHeartbeat = opts.onHeartbeat ?? (() => undefined);
   }
 
   fqdnOf(label: string): string {
@@ -310,14 +314,16 @@ export class Registry {
 
   /** Heartbeats only touch liveness: no audit entry and no change row (they are frequent). */
   async heartbeat(id: string, by: Principal): Promise<AgentView> {
-    return this.commit(async (tx) => {
+    const now = this.now();
+    const view = await this.commit(async (tx) => {
       await this.authorise(tx, by, id, true);
       const a = await this.locked(tx, id);
       if (a.status !== 'active') throw AnsErrors.notActive(a.status);
-      const now = this.now();
       await repo.setHeartbeat(tx, id, now);
       return { result: this.view({ ...a, lastHeartbeat: now }) };
     });
+    this.onHeartbeat(id, now);
+    return view;
   }
 
   async get(id: string): Promise<AgentRow> {

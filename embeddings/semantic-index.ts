@@ -93,6 +93,39 @@ const PARTS_FILE = 'vectors.parts.bin';
 const BACKGROUND = 512;
 
 /**
+ * Generic sentences about nothing in particular, embedded once at start. They join the agents in
+ * the background a query's scores are standardised against, so that z-scores mean something in
+ * a registry of two or three agents too (with n agents alone, the top z can never exceed
+ * sqrt(n - 1)). Deliberately encyclopaedic and unrelated to any agent domain.
+ */
+const REFERENCE_TEXTS = [
+  'The river flows north through a wide valley before reaching the sea.',
+  'Photosynthesis turns light, water and carbon dioxide into sugar.',
+  'The orchestra rehearsed the second movement twice.',
+  'Medieval castles were built with thick stone walls.',
+  'A triangle has three sides and three angles.',
+  'The museum keeps a collection of ancient coins.',
+  'Glaciers carve deep valleys over thousands of years.',
+  'The novel follows a family across three generations.',
+  'Volcanic soil is often very fertile.',
+  'The chess player sacrificed a knight to win the game.',
+  'Honeybees communicate through a waggle dance.',
+  'The bridge was painted red to resist corrosion.',
+  'Ancient Rome had a complex system of aqueducts.',
+  'The marathon route passes the old harbour.',
+  'Owls hunt mostly at night.',
+  'The recipe calls for two eggs and a cup of milk.',
+  'Jupiter is the largest planet in the solar system.',
+  'The sculpture is made of polished bronze.',
+  'Cotton grows best in warm climates.',
+  'The poem has fourteen lines and a strict rhyme scheme.',
+  'Rain forests are home to many species of frogs.',
+  'The library closes early on public holidays.',
+  'Tides are caused by the pull of the moon.',
+  'The painter used only three colours on the canvas.',
+];
+
+/**
  * The semantic index: an in-process HNSW index (hnswlib-node) over one vector per active agent
  * (its whole card), every part vector in memory for re-ranking the HNSW candidates (no per-point
  * reads from hnswlib), BM25 over the card text, and the vectors' durable copy in the store.
@@ -115,6 +148,7 @@ export class SemanticIndex {
   private _lastSeq = 0;
   private closed = false;
   private background: Float32Array[][] | undefined;
+  private reference: Float32Array[][] = [];
   private backgroundAt = -1;
   private readonly chains = new Map<string, Promise<void>>();
 
@@ -182,6 +216,11 @@ export class SemanticIndex {
       }
     }
     idx.hnsw.setEf(idx.efSearch);
+    const refs = await opts.embedder.embed(
+      REFERENCE_TEXTS.map((t) => (idx.ranking.lowercase ? t.toLowerCase() : t)),
+      { background: true },
+    );
+    idx.reference = refs.map((v) => [v]);
     return idx;
   }
 
@@ -485,11 +524,12 @@ export class SemanticIndex {
       this.background = sample;
       this.backgroundAt = count;
     }
-    const n = this.background.length;
+    const sample = this.background.length < BACKGROUND ? [...this.background, ...this.reference] : this.background;
+    const n = sample.length;
     if (n < 2) return { mu: 0, sd: 0.1 };
     let s = 0;
     let s2 = 0;
-    for (const parts of this.background) {
+    for (const parts of sample) {
       const d = this.agentScore(q, parts);
       s += d;
       s2 += d * d;

@@ -134,6 +134,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   }
 
   const feed = new ChangeFeed(db, (e) => log.error({ err: e }, 'change feed handler failed'));
+  const directory = new ActiveDirectory(config.heartbeatIntervalMs, now);
   const registry = new Registry({
     db,
     zone: config.zone,
@@ -142,8 +143,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     screen: (t) => screenText(t, { maxLength: 4000 }),
     now,
     onChange: () => feed.poke(),
+    onHeartbeat: (id, at) => directory.beat(id, at),
   });
-  const directory = new ActiveDirectory(config.heartbeatIntervalMs, now);
 
   // Projections are built from one consistent point: everything up to `startSeq` is read in
   // full now, everything after arrives through the feed.

@@ -80,9 +80,13 @@ describe('resolve', () => {
   });
 
   it('filters by protocol, skill tag and domain', async () => {
-    expect((await resolve('forecast', '&protocol=mcp')).body.results.map((x) => x.fqdn)).toEqual(['weather.agents.internal']);
-    expect((await resolve('internet', '&skill=weather')).body.results.map((x) => x.fqdn)).toEqual(['weather.agents.internal']);
-    expect((await resolve('broadband', '&domain=elsewhere.internal')).body.results).toEqual([]);
+    const fqdns = async (q: string, extra: string) => (await resolve(q, extra)).body.results.map((x) => x.fqdn);
+    expect(await fqdns('weather forecast for a city', '&protocol=mcp')).toEqual(['weather.agents.internal']);
+    expect(await fqdns('home broadband internet', '&protocol=mcp')).toEqual([]);
+    expect(await fqdns('weather forecast for a city', '&skill=weather')).toEqual(['weather.agents.internal']);
+    expect(await fqdns('home broadband internet', '&skill=weather')).toEqual([]);
+    expect(await fqdns('home broadband internet', '&domain=agents.internal.')).toContain('broadband.agents.internal');
+    expect(await fqdns('home broadband internet', '&domain=elsewhere.internal')).toEqual([]);
   });
 
   it('refuses prompt injection with a clear 400 and strips invisible characters', async () => {

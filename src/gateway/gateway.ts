@@ -1,0 +1,430 @@
+/**
+ * One gateway call, phase by phase: route -> caller (auth, rate) -> backend -> policy ->
+ * human approval -> forward (per attempt: pick a replica, dispatch, record health) -> outcome
+ * (metrics, graph, audit). Refusals are typed errors rendered as problem+json.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Counter, Histogram } from 'prom-client';
+import { isAnsError, type AnsError } from '../errors/index.js';
+import { problemType } from '../http/problem.js';
+import type { Approvals, Verdict } from './approval.js';
+import type { CallAudit } from './audit.js';
+import type { AgentBackend, Backends, Protocol } from './backend.js';
+import type { Replica } from './balancer.js';
+import { CallerAuth, type VerifiedCaller } from './caller.js';
+import { GatewayErrors } from './errors.js';
+import type { CallGraph } from './graph.js';
+import type { PolicyStore } from './policy-store.js';
+import { BodyMeter, classify, dispatchOnce, replicaFault, retryable, upstreamHeaders, type FailureKind, type Upstreams } from './proxy.js';
+import type { RateLimiter } from './ratelimit.js';
+import { parseGatewayUrl, upstreamPath } from './route.js';
+import type { GatewaySettings } from './settings.js';
+
+export interface GatewayMetrics {
+  requests: Counter<'status'>;
+  duration: Histogram<'status'>;
+  ejections: Counter<'target'>;
+}
+
+export interface GatewayParts {
+  zone: string; // normalised
+  publicUrl: string; // no trailing slash
+  settings: () => GatewaySettings;
+  auth: CallerAuth;
+  rate: RateLimiter;
+  backends: Backends;
+  policies: PolicyStore;
+  approvals: Approvals;
+  upstreams: Upstreams;
+  audit: CallAudit;
+  graph: CallGraph;
+  metrics: GatewayMetrics | undefined;
+  now: () => number;
+}
+
+interface Target {
+  origin: string;
+  path: string; // endpoint path, no query
+  host: string;
+}
+
+const PROTOCOLS = new Set(['a2a', 'mcp', 'http']);
+const CARD_PATH = /(?:^|\/)\.well-known\/agent(?:-card)?\.json$/;
+
+/** Maps a failure before any answer to the problem the caller gets. */
+export function failureError(k: FailureKind, fqdn: string, bodyLimit: number, err: Error | undefined): AnsError | undefined {
+  switch (k) {
+    case 'connect':
+      return GatewayErrors.unreachable(fqdn, err?.message ?? 'connection refused');
+    case 'connect-timeout':
+      return GatewayErrors.unreachable(fqdn, 'connect timeout');
+    case 'first-byte-timeout':
+      return GatewayErrors.upstreamTimeout(fqdn, 'no response headers');
+    case 'idle-timeout':
+      return GatewayErrors.upstreamTimeout(fqdn, 'response stalled');
+    case 'reset':
+      return GatewayErrors.badUpstream(fqdn, 'connection reset before an answer');
+    case 'tls':
+      return GatewayErrors.badUpstream(fqdn, `TLS: ${err?.message ?? 'certificate not trusted'}`);
+    case 'body-too-large':
+      return GatewayErrors.bodyTooLarge(bodyLimit);
+    case 'client-timeout':
+      return GatewayErrors.clientTimeout();
+    case 'client-gone':
+      return undefined;
+    default:
+      return GatewayErrors.badUpstream(fqdn, err?.message ?? 'bad answer');
+  }
+}
+
+/** Writes a problem on a raw response (after hijack). */
+export function writeRawProblem(req: IncomingMessage, res: ServerResponse, e: AnsError, reqId: string, extraHeaders: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({
+    type: problemType(e.code),
+    title: TITLE[e.statusCode] ?? 'Error',
+    status: e.statusCode,
+    detail: e.message,
+    code: e.code,
+    instance: (req.url ?? '').split('?')[0],
+    requestId: reqId,
+    ...(e.extra ?? {}),
+  });
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': reqId,
+    ...extraHeaders,
+  };
+  // A body we did not read would poison the connection: close it after the answer.
+  if (!req.complete) headers['connection'] = 'close';
+  res.writeHead(e.statusCode, headers).end(body);
+}
+
+const TITLE: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  429: 'Too Many Requests',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Thrown internally to carry a Retry-After. */
+class Refusal extends Error {
+  constructor(
+    readonly error: AnsError,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(error.message);
+  }
+}
+
+export interface CallContext {
+  caller: VerifiedCaller;
+  backend: AgentBackend;
+  fqdn: string;
+  skill: string | undefined;
+  started: number;
+}
+
+export class Gateway {
+  private readonly targets = new Map<string, Target>();
+
+  constructor(readonly p: GatewayParts) {}
+
+  /** The caller of a request (cached verification), rate-limited. Throws typed errors. */
+  async caller(req: FastifyRequest): Promise<VerifiedCaller> {
+    const token = CallerAuth.bearer(req.headers.authorization);
+    const now = this.p.now();
+    const c = this.p.auth.cached(token, now) ?? (await this.p.auth.verify(token));
+    const wait = this.p.rate.take(c.agentId, now);
+    if (wait > 0) throw new Refusal(GatewayErrors.rateLimited(c.fqdn), { 'retry-after': String(wait) });
+    return c;
+  }
+
+  /** `ANY /gw/<fqdn>/<rest>` */
+  async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const started = this.p.now();
+    const raw = req.raw;
+    let caller: VerifiedCaller | undefined;
+    let fqdn = '';
+    let skill: string | undefined;
+    try {
+      const t = parseGatewayUrl(raw.url ?? '', this.p.zone);
+      if (!t.ok) {
+        throw t.code === 'GW_ERR_OUTSIDE_ZONE'
+          ? GatewayErrors.outsideZone(t.detail.split(' ')[0] ?? '', this.p.zone)
+          : t.code === 'GW_ERR_BAD_NAME'
+            ? GatewayErrors.badName(t.detail)
+            : GatewayErrors.badPath(t.detail);
+      }
+      fqdn = t.fqdn;
+      caller = await this.caller(req);
+      const protoHeader = req.headers['ans-protocol'];
+      let proto: Protocol | undefined;
+      if (protoHeader !== undefined) {
+        const v = String(protoHeader).toLowerCase();
+        if (!PROTOCOLS.has(v)) throw GatewayErrors.badHeader('ANS-Protocol');
+        proto = v as Protocol;
+      }
+      const b = this.p.backends.resolveActive(fqdn, proto) ?? (await this.p.backends.resolveMissing(fqdn, started));
+      if (b.kind === 'invalid') throw b.error;
+      this.authorise(caller, fqdn);
+      const settings = this.p.settings();
+      const len = contentLength(raw);
+      if (len !== undefined && len > settings.bodyLimit) throw GatewayErrors.bodyTooLarge(settings.bodyLimit);
+      let body: Buffer | undefined;
+      if (b.approvalSkills.size > 0) {
+        if (!b.allHeld && raw.method === 'POST' && hasBody(raw)) {
+          body = await readBody(raw, settings.bodyLimit, settings.requestBodyIdleMs);
+          skill = skillOf(body);
+        }
+        const needs = b.allHeld || (skill !== undefined && b.approvalSkills.has(skill));
+        if (needs) await this.approve(req, caller, fqdn, skill, t.rest);
+      }
+      reply.hijack();
+      const res = reply.raw;
+      await this.forward(
+        { caller, backend: b, fqdn, skill, started },
+        raw,
+        res,
+        { rest: t.rest, search: t.search, body, card: raw.method === 'GET' && CARD_PATH.test(t.rest) },
+        String(req.id),
+      );
+    } catch (e) {
+      this.refuse(req, reply, e, caller, fqdn, skill, started);
+    }
+  }
+
+  /** Policy: throws 403 when the caller may not call `fqdn`. */
+  authorise(caller: VerifiedCaller, fqdn: string): void {
+    const d = this.p.policies.current.decide(caller.fqdn, fqdn);
+    if (d.effect === 'deny') throw GatewayErrors.denied(caller.fqdn, fqdn, d.why);
+  }
+
+  /** Holds the call for a human; throws 403/504 unless approved. */
+  async approve(req: FastifyRequest, caller: VerifiedCaller, fqdn: string, skill: string | undefined, path: string): Promise<void> {
+    if (this.p.approvals.full()) throw GatewayErrors.tooManyApprovals();
+    const { ticket, verdict } = this.p.approvals.hold(
+      { caller: caller.fqdn, callerId: caller.agentId, target: fqdn, skill: skill ?? null, method: req.method, path: `/${path}` },
+      req.raw.socket,
+    );
+    const v: Verdict = await verdict;
+    if (v === 'approved') return;
+    if (v === 'denied') throw GatewayErrors.approvalDenied(ticket.id);
+    if (v === 'timeout') throw GatewayErrors.approvalTimeout(ticket.id);
+    throw GatewayErrors.approvalTimeout(ticket.id); // cancelled: the caller is gone anyway
+  }
+
+  /** Renders a refusal (before hijack: through Fastify; after: raw) and records it. */
+  refuse(req: FastifyRequest, reply: FastifyReply, e: unknown, caller: VerifiedCaller | undefined, fqdn: string, skill: string | undefined, started: number): void {
+    let err: AnsError;
+    let headers: Record<string, string> = {};
+    if (e instanceof Refusal) {
+      err = e.error;
+      headers = e.headers;
+    } else if (isAnsError(e)) err = e;
+    else {
+      req.log.error({ err: e }, 'gateway failure');
+      err = GatewayErrors.badUpstream(fqdn || 'target', 'internal error');
+    }
+    if (reply.sent || req.raw.destroyed) {
+      /* nothing to answer */
+    } else writeRawProblem(req.raw, reply.raw, err, String(req.id), headers);
+    if (!reply.sent) reply.hijack();
+    this.outcome(caller, fqdn, undefined, skill, req.method, req.raw.url ?? '', err.statusCode, undefined, 0, 0, started);
+  }
+
+  private targetOf(url: string): Target {
+    let t = this.targets.get(url);
+    if (!t) {
+      const u = new URL(url);
+      t = { origin: u.origin, path: u.pathname === '/' && !url.endsWith('/') ? '' : u.pathname, host: u.host };
+      if (this.targets.size > 10_000) this.targets.clear();
+      this.targets.set(url, t);
+    }
+    return t;
+  }
+
+  /** Forwards to a replica of the backend (retrying where safe) and records the outcome. */
+  async forward(
+    ctx: CallContext,
+    req: IncomingMessage,
+    res: ServerResponse,
+    what: { rest: string; search: string; body: Buffer | undefined; card: boolean },
+    reqId: string,
+  ): Promise<void> {
+    const s = this.p.settings();
+    const method = req.method ?? 'GET';
+    const streamed = what.body === undefined && hasBody(req);
+    let meter: BodyMeter | undefined;
+    let meterErr: (Error & { code?: string }) | undefined;
+    if (streamed) {
+      const m = new BodyMeter(s.bodyLimit, s.requestBodyIdleMs);
+      meter = m;
+      m.on('error', (e: Error & { code?: string }) => {
+        meterErr = e;
+      });
+      req.on('error', (e) => m.destroy(e));
+      req.on('aborted', () => m.destroy(Object.assign(new Error('client aborted'), { code: 'UND_ERR_ABORTED' })));
+      req.pipe(m);
+    }
+    const timeouts = { connectMs: s.connectTimeoutMs, firstByteMs: s.firstByteTimeoutMs, idleMs: s.idleTimeoutMs };
+    const sessionKey = headerString(req.headers['mcp-session-id']) ?? headerString(req.headers['ans-session']) ?? ctx.caller.agentId;
+    const b = ctx.backend;
+    const tried = new Set<Replica>();
+    let status = 0;
+    let bytesOut = 0;
+    let failure: FailureKind | undefined;
+    let lastErr: Error | undefined;
+    let headersSent = false;
+    let upstream = '';
+    for (let attempt = 1; attempt <= s.maxAttempts; attempt++) {
+      const r = b.balancer.pick(this.p.now(), sessionKey, tried);
+      if (!r) break;
+      tried.add(r);
+      const t = this.targetOf(r.url);
+      upstream = r.url;
+      const path = upstreamPath(t.path, what.rest, what.search);
+      const headers = upstreamHeaders(req, ctx.caller, t.host, what.body ? what.body.length : streamed ? contentLength(req) : undefined);
+      b.balancer.start(r);
+      const out = await dispatchOnce({
+        pool: this.p.upstreams.pool(t.origin, ctx.fqdn),
+        method,
+        path,
+        headers,
+        body: what.body ?? meter ?? null,
+        res,
+        rewrite: { endpoints: b.endpoints, gatewayBase: `${this.p.publicUrl}/gw/${ctx.fqdn}/`, upstreamUrl: t.origin + path, card: what.card },
+        timeouts,
+      });
+      status = out.status;
+      bytesOut = out.bytesOut;
+      headersSent = out.headersSent;
+      lastErr = out.err;
+      failure = out.err ? classify(out.err) : undefined;
+      if (meterErr && (meterErr.code === 'GW_BODY_TOO_LARGE' || meterErr.code === 'GW_CLIENT_TIMEOUT')) failure = classify(meterErr);
+      const gatewayish = !failure && (status === 502 || status === 503 || status === 504);
+      b.balancer.done(r, !(failure && replicaFault(failure)) && !gatewayish, this.p.now());
+      if (!failure) break;
+      const again = !headersSent && !res.destroyed && retryable(failure, method, streamed || what.body !== undefined) && attempt < s.maxAttempts && tried.size < b.balancer.replicas.length;
+      if (!again) break;
+    }
+    if (failure) {
+      const err = failureError(failure, ctx.fqdn, s.bodyLimit, lastErr);
+      if (headersSent || !err) res.destroy();
+      else {
+        writeRawProblem(req, res, err, reqId);
+        status = err.statusCode;
+      }
+      if (meter) {
+        // Let the rest of the body drain; the answer carries Connection: close.
+        req.unpipe(meter);
+        if (!meter.destroyed) meter.destroy();
+        req.resume();
+      }
+    } else if (status === 0) {
+      // No replica to try (all excluded): nothing was answered.
+      const err = GatewayErrors.unreachable(ctx.fqdn, 'no replica available');
+      writeRawProblem(req, res, err, reqId);
+      status = err.statusCode;
+    }
+    this.outcome(ctx.caller, ctx.fqdn, b.agent.id, ctx.skill, method, req.url ?? '', status, failure, meter?.bytes ?? what.body?.length ?? 0, bytesOut, ctx.started, upstream);
+  }
+
+  outcome(
+    caller: VerifiedCaller | undefined,
+    fqdn: string,
+    targetId: string | undefined,
+    skill: string | undefined,
+    method: string,
+    url: string,
+    status: number,
+    failure: FailureKind | undefined,
+    bytesIn: number,
+    bytesOut: number,
+    started: number,
+    _upstream?: string,
+  ): void {
+    const now = this.p.now();
+    const ms = now - started;
+    const m = this.p.metrics;
+    if (m) {
+      const label = String(status);
+      m.requests.inc({ status: label });
+      m.duration.observe({ status: label }, ms / 1000);
+    }
+    if (!caller || !fqdn) return;
+    this.p.graph.note(caller.fqdn, fqdn, failure && status < 400 ? 0 : status, ms, now);
+    this.p.audit.record({
+      caller: caller.fqdn,
+      callerId: caller.agentId,
+      target: fqdn,
+      targetId,
+      skill,
+      method,
+      path: url.split('?')[0] ?? '',
+      status,
+      failure,
+      bytesIn,
+      bytesOut,
+      ms,
+      at: new Date(started).toISOString(),
+    });
+  }
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function contentLength(req: IncomingMessage): number | undefined {
+  const v = req.headers['content-length'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+export function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  if (len !== undefined) return len !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** Reads a whole request body, bounded in size and stall time. */
+export function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const meter = new BodyMeter(limit, idleMs);
+    const chunks: Buffer[] = [];
+    meter.on('data', (c: Buffer) => chunks.push(c));
+    pipeline(req, meter, (e) => {
+      if (e) {
+        const k = classify(e as Error & { code?: string });
+        reject(k === 'body-too-large' ? GatewayErrors.bodyTooLarge(limit) : k === 'client-timeout' ? GatewayErrors.clientTimeout() : e);
+      } else resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+/** `params.metadata.skillId` of an A2A JSON-RPC body, if any. */
+export function skillOf(body: Buffer): string | undefined {
+  try {
+    const j = JSON.parse(body.toString('utf8')) as { params?: { metadata?: { skillId?: unknown } } };
+    const s = j?.params?.metadata?.skillId;
+    return typeof s === 'string' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
