@@ -90,6 +90,15 @@ describe('register -> approve -> use -> deregister', () => {
     expect(txt).toContain(`id=${id}`);
   });
 
+  it('`ans dns zone` prints the zone from the running server, and kzonecheck accepts it', async () => {
+    const z = await runCli(['dns', 'zone', '--server', s.url, '--token', s.adminToken]);
+    expect(z.stderr).toBe('');
+    expect(z.stdout).toMatch(/_a2a\._tcp\.weather\.agents\.internal\.\s+\d+\s+IN\s+SRV\s+10 1 8443/);
+    const file = join(mkdtempSync(join(tmpdir(), 'ans-zone-')), 'zone');
+    writeFileSync(file, z.stdout);
+    execFileSync('kzonecheck', ['-o', 'agents.internal.', file], { stdio: 'pipe' });
+  });
+
   const tok = (opts: { lifetimeSeconds?: number; now?: Date } = {}) =>
     agentToken({ agentId: id, zone: 'agents.internal.', keyPem, certificatePem: certPem + chainPem, ...opts });
 
