@@ -25,6 +25,11 @@ export const AnsErrors = {
     409,
     (next: string, cur: string) => `version ${next} is not newer than the current ${cur}`,
   ),
+  labelReserved: defineError(
+    'ANS_ERR_LABEL_RESERVED',
+    409,
+    (label: string) => `the label '${label}' is reserved for ANS itself (name server, federation gateway)`,
+  ),
   labelChange: defineError(
     'ANS_ERR_LABEL_IMMUTABLE',
     409,

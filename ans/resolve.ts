@@ -44,6 +44,8 @@ export interface ResolverOptions {
   screen: TextScreen;
   issuer: string;
   now?: () => Date;
+  /** Agents of other domains learned through federation, already pointing at our gateway. */
+  remote?: (query: string, opts: { k: number; domain?: string; protocol?: string }) => ResolveResult[];
 }
 
 /**
@@ -75,6 +77,17 @@ export class Resolver {
         .filter((e) => !opts.protocol || e.protocol === opts.protocol)
         .map((e) => ({ protocol: e.protocol, url: e.url }));
       results.push({ id: a.id, fqdn: a.fqdn, name: a.card.name, score: Math.round(h.score * 1e4) / 1e4, endpoints, domain: a.zone, via: null });
+    }
+    if (this.o.remote) {
+      results.push(
+        ...this.o.remote(query, {
+          k: opts.k,
+          ...(opts.domain ? { domain: opts.domain.toLowerCase().replace(/\.$/, '') } : {}),
+          ...(opts.protocol ? { protocol: opts.protocol } : {}),
+        }),
+      );
+      results.sort((a, b) => b.score - a.score);
+      results.splice(opts.k);
     }
     const why = results.length === 0 ? (reason ?? 'no agent matches the query confidently') : undefined;
     const payload = {

@@ -76,6 +76,9 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** Labels ANS itself uses in the zone: the name server and the federation gateway identity. */
+export const RESERVED_LABELS: ReadonlySet<string> = new Set(['ns1', 'amsp-gateway']);
+
 /** Zone in API form: lower case, no trailing dot. */
 export function normaliseName(name: string): string {
   return name.toLowerCase().replace(/\.$/, '');
@@ -160,6 +163,7 @@ export class Registry {
 
   async register(card: AgentCard, csrPem: string, by: Principal): Promise<{ id: string; status: 'pending'; fqdn: string }> {
     this.checkCard(card);
+    if (RESERVED_LABELS.has(card.label.toLowerCase())) throw AnsErrors.labelReserved(card.label.toLowerCase());
     const fqdn = this.fqdnOf(card.label);
     await this.ca.checkCsr(csrPem, fqdn);
     const id = randomUUID();

@@ -26,6 +26,7 @@ import { ChangeFeed, currentSeq, type Change } from './events/index.js';
 import { buildHttp, createMetrics, registerDomainMetrics } from './http/index.js';
 import { openStore, type Db } from './store/index.js';
 import { healthRoutes } from './http/health.js';
+import { Federation, amspRoutes } from './federation/index.js';
 import { zoneRoutes } from './http/zone.js';
 import { SerialQueue } from './util/serial-queue.js';
 
@@ -199,7 +200,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     }
   });
 
+  const federation = new Federation({ config, ca, directory, feed, log: log.child({ component: 'federation' }), now });
   const resolver = new Resolver({
+    remote: (q, o) => federation.searchRemote(q, o),
     search: index,
     directory,
     signer,
@@ -232,6 +235,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await http.register(adminTokenRoutes, { db, auth, audit: registry.audit });
   await http.register(caRoutes(ca, { requireAdmin: (req) => auth.admin(req) }));
   await http.register(zoneRoutes, { auth, masterFile: () => dns.masterFile() });
+  await http.register((await import('./gateway/index.js')).gatewayRoutes, { config, db, registry, ca, directory, index, feed, auth, metrics, version: VERSION, now });
+  await http.register(amspRoutes, { federation });
 
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, fn: () => Promise<void>) => {
@@ -258,6 +263,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       await feed.start(startSeq);
       await http.listen({ host: config.host, port: config.httpPort });
       started = true;
+      await federation.start();
       every(Math.min(config.heartbeatIntervalMs, 5000), () => directory.sweep(db));
       every(60_000, () => registry.purgeExpiredJti());
       every(60_000, () => index.save());
@@ -270,6 +276,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     },
     async stop() {
       for (const t of timers) clearInterval(t);
+      await federation.stop();
       if (started) await http.close();
       await feed.stop();
       await registry.audit.flush().catch((e: unknown) => log.warn({ err: e }, 'audit chaining at shutdown failed'));

@@ -27,6 +27,12 @@ export interface Config {
   readonly resolvePerMinute: number;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
+  /** Federation (AMSP): this gateway's level, peers to dial, extra trust anchors, timers. */
+  readonly role: 'l1' | 'l2';
+  readonly peers: readonly string[];
+  readonly peerCas: readonly string[];
+  readonly holdTimeMs: number;
+  readonly keepaliveMs: number;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +74,11 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'resolve-rate', arg: 'N', help: 'resolve queries per minute per client', default: '600' },
   { flag: 'tls-cert', arg: 'FILE', help: 'TLS certificate (PEM) for HTTPS' },
   { flag: 'tls-key', arg: 'FILE', help: 'TLS private key (PEM) for HTTPS' },
+  { flag: 'role', arg: 'LEVEL', help: 'federation level: l1 (edge) | l2 (core)', default: 'l1' },
+  { flag: 'peer', arg: 'URL', help: 'base URL of a peer gateway to open an AMSP session with (repeatable)', repeatable: true },
+  { flag: 'peer-ca', arg: 'FILE', help: "PEM root of another domain's CA trusted for peering (repeatable)", repeatable: true },
+  { flag: 'hold-time', arg: 'SECONDS', help: 'AMSP hold time: a peer silent this long is down', default: '90' },
+  { flag: 'keepalive', arg: 'SECONDS', help: 'AMSP keepalive interval', default: '30' },
 ];
 
 export type RawOptions = Record<string, string | boolean | string[] | undefined>;
@@ -157,6 +168,20 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
   for (const n of list('notify')) {
     if (!/^[\d.]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(n)) throw new ConfigError(`--notify must be IP:PORT, got '${n}'`);
   }
+  const role = String(get('role'));
+  if (role !== 'l1' && role !== 'l2') throw new ConfigError(`--role must be l1 or l2, got '${role}'`);
+  const peers = list('peer').map((p) => {
+    try {
+      const u = new URL(p);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+      return u.toString().replace(/\/+$/, '');
+    } catch {
+      throw new ConfigError(`--peer must be an http(s) URL, got '${p}'`);
+    }
+  });
+  const holdTimeMs = int('hold-time', get('hold-time'), 3, 3600) * 1000;
+  const keepaliveMs = int('keepalive', get('keepalive'), 1, 1200) * 1000;
+  if (keepaliveMs * 3 > holdTimeMs) throw new ConfigError('--keepalive must be at most a third of --hold-time');
   return {
     dataDir: resolve(String(get('data-dir'))),
     zone,
@@ -182,5 +207,10 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     resolvePerMinute: int('resolve-rate', get('resolve-rate'), 1, 1_000_000),
     tlsCert,
     tlsKey,
+    role,
+    peers,
+    peerCas: list('peer-ca').map((f) => resolve(f)),
+    holdTimeMs,
+    keepaliveMs,
   };
 }

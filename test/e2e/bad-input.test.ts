@@ -54,6 +54,7 @@ describe('registration bad input changes nothing', () => {
     ['an invalid label', async () => api.post('/v1/agents', { card: card('bad_label!'), csr: csr() }), 400, 'HTTP_ERR_VALIDATION', /label/],
     ['a label starting with a hyphen', async () => api.post('/v1/agents', { card: card('-x'), csr: csr() }), 400, 'HTTP_ERR_VALIDATION', /label/],
     ['a bad version', async () => api.post('/v1/agents', { card: card('good', { version: 'v1' }), csr: csr() }), 400, 'HTTP_ERR_VALIDATION', /version/],
+    ['a reserved label', async () => api.post('/v1/agents', { card: card('ns1'), csr: opensslCsr('ns1.agents.internal').csrPem }), 409, 'ANS_ERR_LABEL_RESERVED', /reserved/],
     ['a duplicate label', async () => api.post('/v1/agents', { card: card('victim'), csr: opensslCsr('victim.agents.internal').csrPem }), 409, 'ANS_ERR_LABEL_TAKEN', /victim\.agents\.internal/],
     ['a CSR that is not PEM', async () => api.post('/v1/agents', { card: card('good'), csr: 'hello' }), 400, undefined, /PEM|CSR/i],
     [

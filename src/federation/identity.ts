@@ -1,0 +1,164 @@
+/**
+ * The gateway's AMSP identity: a P-256 key with a certificate from our own ANS CA for
+ * `amsp-gateway.<zone>` (kept in DIR/amsp-gateway.json, re-issued when close to expiry), and
+ * the checks a receiver runs on a peer's x5c chain: every link verifies, every certificate is
+ * in its validity period, and the root is one of the trust anchors (configured --peer-ca roots
+ * plus our own root). The zone a signer may speak for is read from its certificate.
+ */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CompactSign, compactVerify, decodeProtectedHeader } from 'jose';
+import { createKeyAndCsr } from '../client/index.js';
+import { FedErrors } from './errors.js';
+
+export const GATEWAY_LABEL = 'amsp-gateway';
+
+export interface GatewayIdentity {
+  uri: string;
+  zone: string; // no trailing dot
+  key: KeyObject;
+  x5c: string[]; // leaf, issuing CA(s), root: base64 DER
+  notAfter: Date;
+}
+
+export interface IdentityIssuer {
+  readonly canIssue: boolean;
+  chainPem(): string;
+  rootPem(): string;
+  issue(req: { subjectId: string; fqdn: string; uri: string; csrPem: string }): Promise<{ pem: string; chainPem: string; notAfter: Date }>;
+}
+
+function pemBlocks(pem: string): string[] {
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => m[1]!.replace(/\s+/g, ''));
+}
+
+const zoneOf = (z: string) => z.toLowerCase().replace(/\.$/, '');
+
+export async function loadIdentity(o: { ca: IdentityIssuer; dataDir: string; zone: string; uri: string; now: () => Date }): Promise<GatewayIdentity> {
+  const zone = zoneOf(o.zone);
+  const file = join(o.dataDir, 'amsp-gateway.json');
+  const rootB64 = pemBlocks(o.ca.rootPem())[0];
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { keyPem: string; x5c: string[]; notAfter: string };
+    const notAfter = new Date(saved.notAfter);
+    const fresh = notAfter.getTime() - o.now().getTime() > 24 * 3600_000;
+    if (fresh && saved.x5c.at(-1) === rootB64) return { uri: o.uri, zone, key: createPrivateKey(saved.keyPem), x5c: saved.x5c, notAfter };
+  }
+  if (!o.ca.canIssue) throw FedErrors.noIdentity();
+  const fqdn = `${GATEWAY_LABEL}.${zone}`;
+  const { keyPem, csrPem } = await createKeyAndCsr(fqdn);
+  const cert = await o.ca.issue({ subjectId: `amsp:${o.uri}`, fqdn, uri: `ans://gateway.${fqdn}`, csrPem });
+  const x5c = [...pemBlocks(cert.pem), ...pemBlocks(cert.chainPem)];
+  writeFileSync(file, JSON.stringify({ keyPem, x5c, notAfter: cert.notAfter.toISOString() }), { mode: 0o600 });
+  return { uri: o.uri, zone, key: createPrivateKey(keyPem), x5c, notAfter: cert.notAfter };
+}
+
+export interface VerifiedSigner {
+  zone: string;
+  publicKey: KeyObject;
+  rootFingerprint: string;
+}
+
+/** Trust anchors (PEM roots) and a cache of verified chains. */
+export class TrustStore {
+  private anchors = new Set<string>();
+  private readonly cache = new Map<string, VerifiedSigner & { notAfter: number }>();
+  private loadedAt = 0;
+
+  /**
+   * `files` are --peer-ca PEM files, re-read (at most once a second) when a chain ends at an
+   * unknown root, so a trust anchor can be added without a restart; a missing file is skipped.
+   */
+  constructor(
+    private readonly files: readonly string[],
+    private readonly pems: readonly string[],
+    private readonly now: () => Date,
+  ) {
+    this.reload();
+  }
+
+  reload(): void {
+    const next = new Set<string>();
+    const texts = [...this.pems];
+    for (const f of this.files) if (existsSync(f)) texts.push(readFileSync(f, 'utf8'));
+    for (const pem of texts) for (const b of pemBlocks(pem)) next.add(new X509Certificate(Buffer.from(b, 'base64')).fingerprint256);
+    this.anchors = next;
+    this.loadedAt = this.now().getTime();
+  }
+
+  private trusted(fingerprint: string): boolean {
+    if (this.anchors.has(fingerprint)) return true;
+    if (this.now().getTime() - this.loadedAt < 1000) return false;
+    this.reload();
+    return this.anchors.has(fingerprint);
+  }
+
+  get size(): number {
+    return this.anchors.size;
+  }
+
+  /** Verifies an x5c chain [leaf, issuing..., root] and returns the zone the leaf speaks for. */
+  verifyChain(x5c: unknown): VerifiedSigner {
+    if (!Array.isArray(x5c) || x5c.length < 2 || x5c.length > 4 || !x5c.every((s) => typeof s === 'string' && s.length < 16_384)) {
+      throw FedErrors.untrusted('x5c must be [gateway certificate, issuing CA, root] in base64 DER');
+    }
+    const key = (x5c as string[]).join('.');
+    const t = this.now().getTime();
+    const hit = this.cache.get(key);
+    if (hit && hit.notAfter > t) return hit;
+    let certs: X509Certificate[];
+    try {
+      certs = (x5c as string[]).map((b) => new X509Certificate(Buffer.from(b, 'base64')));
+    } catch {
+      throw FedErrors.untrusted('an x5c entry is not a DER certificate');
+    }
+    for (let i = 0; i < certs.length; i++) {
+      const c = certs[i]!;
+      if (t < Date.parse(c.validFrom) || t > Date.parse(c.validTo)) throw FedErrors.untrusted(`certificate ${i} is outside its validity period`);
+      const issuer = certs[i + 1] ?? c;
+      if (i > 0 && !c.ca) throw FedErrors.untrusted(`certificate ${i} is not a CA`);
+      if (!c.checkIssued(issuer) || !c.verify(issuer.publicKey)) throw FedErrors.untrusted(`certificate ${i} is not signed by the next one`);
+    }
+    const root = certs.at(-1)!;
+    if (!this.trusted(root.fingerprint256)) throw FedErrors.untrusted('the chain does not end at a configured --peer-ca root');
+    const san = certs[0]!.subjectAltName ?? '';
+    const m = new RegExp(`DNS:${GATEWAY_LABEL}\\.([a-z0-9.-]+)`).exec(san);
+    if (!m) throw FedErrors.untrusted(`the certificate does not name ${GATEWAY_LABEL}.<zone>`);
+    const v = { zone: m[1]!, publicKey: certs[0]!.publicKey, rootFingerprint: root.fingerprint256 };
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, { ...v, notAfter: Math.min(...certs.map((c) => Date.parse(c.validTo))) });
+    return v;
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export async function signJws(id: GatewayIdentity, payload: unknown, withChain: boolean): Promise<string> {
+  return new CompactSign(enc.encode(JSON.stringify(payload)))
+    .setProtectedHeader(withChain ? { alg: 'ES256', typ: 'amsp+jws', x5c: id.x5c } : { alg: 'ES256', typ: 'amsp+jws' })
+    .sign(id.key);
+}
+
+/** Verifies a JWS carrying its x5c chain; returns payload and signer. */
+export async function verifyChained(trust: TrustStore, jws: string): Promise<{ payload: unknown; signer: VerifiedSigner }> {
+  let header: { x5c?: unknown; alg?: unknown };
+  try {
+    header = decodeProtectedHeader(jws);
+  } catch {
+    throw FedErrors.badSignature('not a compact JWS');
+  }
+  if (header.alg !== 'ES256') throw FedErrors.badSignature('alg must be ES256');
+  const signer = trust.verifyChain(header.x5c);
+  return { payload: await verifyWith(signer.publicKey, jws), signer };
+}
+
+export async function verifyWith(key: KeyObject, jws: string): Promise<unknown> {
+  try {
+    const { payload } = await compactVerify(jws, key, { algorithms: ['ES256'] });
+    return JSON.parse(dec.decode(payload)) as unknown;
+  } catch (e) {
+    throw FedErrors.badSignature(e instanceof Error ? e.message : 'invalid');
+  }
+}

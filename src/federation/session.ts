@@ -1,0 +1,90 @@
+/**
+ * One AMSP session with a neighbour: what we know of it (URI, zone, role, key), its hold timer,
+ * its subscriptions to us, what we advertised to it (Adj-RIB-Out), and an ordered outbox that
+ * is flushed as signed envelopes (one POST /amsp/v1/messages at a time, in order).
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Message, Role } from './types.js';
+
+export type SessionState = 'established' | 'down';
+
+export interface SessionInfo {
+  uri: string;
+  zone: string;
+  role: Role;
+  key: KeyObject;
+  /** The peer's boot id (OPEN nonce); envelopes must carry it. */
+  sid: string;
+  holdTimeMs: number;
+}
+
+export type Poster = (uri: string, messages: Message[]) => Promise<void>;
+
+export class Session {
+  state: SessionState = 'established';
+  lastHeard: number;
+  lastSent = 0;
+  /** Highest envelope counter accepted from the peer (replay guard). */
+  lastN = 0;
+  readonly topics = new Set<string>();
+  /** id -> what we last sent (path + record JWS), for incremental export. */
+  readonly advertised = new Map<string, string>();
+  readonly stats = { messagesIn: 0, messagesOut: 0, envelopesOut: 0, bytesOut: 0 };
+  private outbox: Message[] = [];
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+
+  constructor(
+    public info: SessionInfo,
+    now: number,
+    private readonly post: Poster,
+    private readonly onSendError: (s: Session, e: unknown) => void,
+    private readonly batchMax = 500,
+  ) {
+    this.lastHeard = now;
+  }
+
+  get uri(): string {
+    return this.info.uri;
+  }
+
+  send(...msgs: Message[]): void {
+    if (this.state !== 'established') return;
+    this.outbox.push(...msgs);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Sends everything queued, in order; resolves when the outbox is empty. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.outbox.length === 0 || this.state !== 'established') return;
+    this.flushing = (async () => {
+      while (this.outbox.length > 0 && this.state === 'established') {
+        const batch = this.outbox.splice(0, this.batchMax);
+        try {
+          await this.post(this.info.uri, batch);
+          this.stats.messagesOut += batch.length;
+          this.stats.envelopesOut++;
+        } catch (e) {
+          this.outbox = [];
+          this.onSendError(this, e);
+          return;
+        }
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  close(): void {
+    this.state = 'down';
+    this.outbox = [];
+    this.advertised.clear();
+  }
+}
