@@ -19,7 +19,8 @@ export interface AuditRecord {
   hash: string;
 }
 
-export type AuditVerdict = { ok: true; checked: number } | { ok: false; checked: number; firstBroken: number; why: string };
+export type AuditVerdict =
+  { ok: true; checked: number } | { ok: false; checked: number; firstBroken: number; why: string };
 
 const AUDIT_LOCK = 7_264_103;
 export const GENESIS_HASH = '0'.repeat(64);
@@ -39,7 +40,14 @@ function canonical(v: unknown): string {
 }
 
 export function entryHash(prevHash: string, r: Omit<AuditRecord, 'hash' | 'prevHash'>): string {
-  const body = canonical({ seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, detail: r.detail });
+  const body = canonical({
+    seq: r.seq,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    subject: r.subject,
+    detail: r.detail,
+  });
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
@@ -121,26 +129,42 @@ export class AuditLog {
   private chainBatch(limit: number): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-      const pending = await tx.query<{ id: string; at: Date | string; actor: string; action: string; subject: string | null; detail: Record<string, unknown> }>(
-        'SELECT id, at, actor, action, subject, detail FROM audit_outbox ORDER BY id LIMIT $1',
-        [limit],
-      );
+      const pending = await tx.query<{
+        id: string;
+        at: Date | string;
+        actor: string;
+        action: string;
+        subject: string | null;
+        detail: Record<string, unknown>;
+      }>('SELECT id, at, actor, action, subject, detail FROM audit_outbox ORDER BY id LIMIT $1', [limit]);
       if (pending.length === 0) return false;
-      const last = await tx.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+      const last = await tx.query<{ seq: string; hash: string }>(
+        'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+      );
       let seq = Number(last[0]?.seq ?? 0);
       let prev = last[0]?.hash ?? GENESIS_HASH;
       const cols: unknown[] = [];
       const values: string[] = [];
       for (const e of pending) {
         seq += 1;
-        const rec = { seq, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, subject: e.subject, detail: e.detail };
+        const rec = {
+          seq,
+          at: new Date(e.at).toISOString(),
+          actor: e.actor,
+          action: e.action,
+          subject: e.subject,
+          detail: e.detail,
+        };
         const hash = entryHash(prev, rec);
         const b = cols.length;
         values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`);
         cols.push(seq, rec.at, rec.actor, rec.action, rec.subject, JSON.stringify(rec.detail), prev, hash);
         prev = hash;
       }
-      await tx.query(`INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ${values.join(', ')}`, cols);
+      await tx.query(
+        `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ${values.join(', ')}`,
+        cols,
+      );
       await tx.query('DELETE FROM audit_outbox WHERE id = ANY($1::bigint[])', [pending.map((e) => e.id)]);
       return pending.length === limit;
     });
@@ -170,8 +194,10 @@ export class AuditLog {
       if (page.length === 0) return { ok: true, checked };
       for (const r of page) {
         if (r.seq !== expectSeq) return { ok: false, checked, firstBroken: expectSeq, why: 'entry missing' };
-        if (r.prevHash !== prev) return { ok: false, checked, firstBroken: r.seq, why: 'link to the previous entry broken' };
-        if (entryHash(prev, r) !== r.hash) return { ok: false, checked, firstBroken: r.seq, why: 'entry content does not match its hash' };
+        if (r.prevHash !== prev)
+          return { ok: false, checked, firstBroken: r.seq, why: 'link to the previous entry broken' };
+        if (entryHash(prev, r) !== r.hash)
+          return { ok: false, checked, firstBroken: r.seq, why: 'entry content does not match its hash' };
         prev = r.hash;
         expectSeq += 1;
         checked += 1;

@@ -5,8 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
  * two overlap; anything not listed here is rejected (additionalProperties: false).
  */
 export const LABEL_PATTERN = '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
-const SEMVER_PATTERN =
-  '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$';
+const SEMVER_PATTERN = '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$';
 
 export const Protocol = Type.Union([Type.Literal('a2a'), Type.Literal('mcp'), Type.Literal('http')]);
 export type Protocol = Static<typeof Protocol>;

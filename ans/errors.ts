@@ -4,11 +4,7 @@ import { defineError } from '../src/errors/index.js';
 export const AnsErrors = {
   notFound: defineError('ANS_ERR_NOT_FOUND', 404, (id: string) => `no agent with id '${id}'`),
   invalidCard: defineError('ANS_ERR_INVALID_CARD', 400, (why: string) => `invalid agent card: ${why}`),
-  labelTaken: defineError(
-    'ANS_ERR_LABEL_TAKEN',
-    409,
-    (fqdn: string) => `the name '${fqdn}' is already registered`,
-  ),
+  labelTaken: defineError('ANS_ERR_LABEL_TAKEN', 409, (fqdn: string) => `the name '${fqdn}' is already registered`),
   illegalTransition: defineError(
     'ANS_ERR_ILLEGAL_TRANSITION',
     409,

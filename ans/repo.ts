@@ -53,11 +53,21 @@ function toRow(r: RawRow): AgentRow {
   };
 }
 
-const COLS = 'id, label, zone, fqdn, status, version, card, csr, created_at, updated_at, last_heartbeat, cert_serial, spki_sha256';
+const COLS =
+  'id, label, zone, fqdn, status, version, card, csr, created_at, updated_at, last_heartbeat, cert_serial, spki_sha256';
 
 export async function insertAgent(
   tx: Queryable,
-  a: { id: string; label: string; zone: string; fqdn: string; version: string; card: AgentCard; csr: string; now: Date },
+  a: {
+    id: string;
+    label: string;
+    zone: string;
+    fqdn: string;
+    version: string;
+    card: AgentCard;
+    csr: string;
+    now: Date;
+  },
 ): Promise<void> {
   await tx.query(
     `INSERT INTO agents (id, label, zone, fqdn, status, version, card, csr, created_at, updated_at)
@@ -67,7 +77,13 @@ export async function insertAgent(
   await insertVersion(tx, a.id, a.version, a.card, a.now);
 }
 
-export async function insertVersion(tx: Queryable, id: string, version: string, card: AgentCard, now: Date): Promise<void> {
+export async function insertVersion(
+  tx: Queryable,
+  id: string,
+  version: string,
+  card: AgentCard,
+  now: Date,
+): Promise<void> {
   await tx.query('INSERT INTO agent_versions (agent_id, version, card, created_at) VALUES ($1, $2, $3, $4)', [
     id,
     version,
@@ -77,7 +93,9 @@ export async function insertVersion(tx: Queryable, id: string, version: string, 
 }
 
 export async function getAgent(db: Queryable, id: string, forUpdate = false): Promise<AgentRow | undefined> {
-  const rows = await db.query<RawRow>(`SELECT ${COLS} FROM agents WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+  const rows = await db.query<RawRow>(`SELECT ${COLS} FROM agents WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [
+    id,
+  ]);
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
@@ -160,6 +178,8 @@ export async function purgeExpiredJti(db: Queryable, now: Date): Promise<void> {
 }
 
 export async function countByStatus(db: Queryable): Promise<Record<string, number>> {
-  const rows = await db.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM agents GROUP BY status');
+  const rows = await db.query<{ status: string; n: string }>(
+    'SELECT status, count(*) AS n FROM agents GROUP BY status',
+  );
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }

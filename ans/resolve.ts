@@ -10,7 +10,10 @@ import type { TextScreen } from './service.js';
 export interface SemanticSearch {
   search(
     query: string,
-    opts: { k: number; filter?: { domain?: string; protocol?: string; skillTag?: string; allow?: (id: string) => boolean } },
+    opts: {
+      k: number;
+      filter?: { domain?: string; protocol?: string; skillTag?: string; allow?: (id: string) => boolean };
+    },
   ): Promise<{ hits: { id: string; score: number }[]; reason?: string }>;
 }
 
@@ -55,7 +58,10 @@ export interface ResolverOptions {
 export class Resolver {
   constructor(private readonly o: ResolverOptions) {}
 
-  async resolve(q: string, opts: { k: number; domain?: string; protocol?: string; skill?: string }): Promise<ResolveAnswer> {
+  async resolve(
+    q: string,
+    opts: { k: number; domain?: string; protocol?: string; skill?: string },
+  ): Promise<ResolveAnswer> {
     const screened = this.o.screen(q);
     if (!screened.ok) throw AnsErrors.unsafeText('q', screened.reason);
     const query = screened.text;
@@ -76,7 +82,15 @@ export class Resolver {
       const endpoints = a.card.endpoints
         .filter((e) => !opts.protocol || e.protocol === opts.protocol)
         .map((e) => ({ protocol: e.protocol, url: e.url }));
-      results.push({ id: a.id, fqdn: a.fqdn, name: a.card.name, score: Math.round(h.score * 1e4) / 1e4, endpoints, domain: a.zone, via: null });
+      results.push({
+        id: a.id,
+        fqdn: a.fqdn,
+        name: a.card.name,
+        score: Math.round(h.score * 1e4) / 1e4,
+        endpoints,
+        domain: a.zone,
+        via: null,
+      });
     }
     if (this.o.remote) {
       results.push(
@@ -102,10 +116,11 @@ export class Resolver {
   }
 }
 
-export const resolveRoutes: FastifyPluginAsync<{ resolver: Resolver; signer: AnswerSigner; perMinute: number }> = async (
-  app0,
-  opts,
-) => {
+export const resolveRoutes: FastifyPluginAsync<{
+  resolver: Resolver;
+  signer: AnswerSigner;
+  perMinute: number;
+}> = async (app0, opts) => {
   const app = app0.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/v1/resolve',

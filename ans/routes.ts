@@ -110,15 +110,18 @@ export const registryRoutes: FastifyPluginAsync<RegistryRouteOptions> = async (a
   app.get('/v1/agents/:id/certificate', { schema: { tags: ['agents', 'ca'], params: Id } }, async (req, reply) => {
     const c = await registry.certificate(req.params.id);
     if (!c) {
-      return reply.code(404).type('application/problem+json').send({
-        type: 'urn:ans:problem:ans-err-no-certificate',
-        title: 'Not Found',
-        status: 404,
-        code: 'ANS_ERR_NO_CERTIFICATE',
-        detail: 'this agent has no certificate (not approved yet)',
-        instance: req.url,
-        requestId: String(req.id),
-      });
+      return reply
+        .code(404)
+        .type('application/problem+json')
+        .send({
+          type: 'urn:ans:problem:ans-err-no-certificate',
+          title: 'Not Found',
+          status: 404,
+          code: 'ANS_ERR_NO_CERTIFICATE',
+          detail: 'this agent has no certificate (not approved yet)',
+          instance: req.url,
+          requestId: String(req.id),
+        });
     }
     return {
       ...certJson(c),
@@ -140,7 +143,9 @@ export const registryRoutes: FastifyPluginAsync<RegistryRouteOptions> = async (a
         schema: {
           tags: ['admin'],
           params: Id,
-          body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false })),
+          body: Type.Optional(
+            Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+          ),
         },
       },
       async (req) => {

@@ -13,7 +13,10 @@ import { compareSemver, incompatibilities, parseSemver } from './version.js';
 /** What the registry needs from the CA; `ca/` implements it and the composition root passes it in. */
 export interface CertificateIssuer {
   checkCsr(csrPem: string, fqdn: string): Promise<void>;
-  issue(req: { subjectId: string; fqdn: string; uri: string; csrPem: string }, tx?: Queryable): Promise<IssuedCertificate>;
+  issue(
+    req: { subjectId: string; fqdn: string; uri: string; csrPem: string },
+    tx?: Queryable,
+  ): Promise<IssuedCertificate>;
   revokeSubject(subjectId: string, reason: RevocationReason, tx?: Queryable): Promise<string[]>;
   current(subjectId: string): Promise<CertificateInfo | null>;
 }
@@ -161,7 +164,11 @@ export class Registry {
     return result;
   }
 
-  async register(card: AgentCard, csrPem: string, by: Principal): Promise<{ id: string; status: 'pending'; fqdn: string }> {
+  async register(
+    card: AgentCard,
+    csrPem: string,
+    by: Principal,
+  ): Promise<{ id: string; status: 'pending'; fqdn: string }> {
     this.checkCard(card);
     if (RESERVED_LABELS.has(card.label.toLowerCase())) throw AnsErrors.labelReserved(card.label.toLowerCase());
     const fqdn = this.fqdnOf(card.label);
@@ -170,13 +177,27 @@ export class Registry {
     const now = this.now();
     return this.commit(async (tx) => {
       try {
-        await repo.insertAgent(tx, { id, label: card.label.toLowerCase(), zone: this.zone, fqdn, version: card.version, card, csr: csrPem, now });
+        await repo.insertAgent(tx, {
+          id,
+          label: card.label.toLowerCase(),
+          zone: this.zone,
+          fqdn,
+          version: card.version,
+          card,
+          csr: csrPem,
+          now,
+        });
       } catch (e) {
         // The partial unique index on live FQDNs decides, also between concurrent registrations.
         if ((e as { code?: string }).code === '23505') throw AnsErrors.labelTaken(fqdn);
         throw e;
       }
-      await this.audit.append(tx, { actor: actorName(by), action: 'agent.register', subject: id, detail: { fqdn, version: card.version } });
+      await this.audit.append(tx, {
+        actor: actorName(by),
+        action: 'agent.register',
+        subject: id,
+        detail: { fqdn, version: card.version },
+      });
       const seq = await recordChange(tx, 'agent', id, 'agent.changed');
       return { result: { id, status: 'pending' as const, fqdn }, seq };
     });
@@ -210,8 +231,16 @@ export class Registry {
       await this.authorise(tx, by, id, false);
       const a = await this.locked(tx, id);
       const to = this.move(a, 'approve');
-      const cert = await this.ca.issue({ subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem: a.csr }, tx);
-      await this.audit.append(tx, { actor: actorName(by), action: 'agent.approve', subject: id, detail: { serial: cert.serial } });
+      const cert = await this.ca.issue(
+        { subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem: a.csr },
+        tx,
+      );
+      await this.audit.append(tx, {
+        actor: actorName(by),
+        action: 'agent.approve',
+        subject: id,
+        detail: { serial: cert.serial },
+      });
       const now = this.now();
       await repo.updateAgent(tx, id, { status: to, cert, now });
       const seq = await recordChange(tx, 'agent', id, 'agent.changed');
@@ -220,13 +249,21 @@ export class Registry {
   }
 
   /** reject, suspend, resume, deregister: transitions with no certificate work besides revocation. */
-  async act(id: string, action: 'reject' | 'suspend' | 'resume' | 'deregister', by: Principal, reason?: string): Promise<AgentView> {
+  async act(
+    id: string,
+    action: 'reject' | 'suspend' | 'resume' | 'deregister',
+    by: Principal,
+    reason?: string,
+  ): Promise<AgentView> {
     return this.commit(async (tx) => {
       await this.authorise(tx, by, id, action === 'deregister');
       const a = await this.locked(tx, id);
       const to = this.move(a, action);
       // A deregistered agent's certificate must stop working too.
-      const revoked = action === 'deregister' && a.status !== 'pending' ? await this.ca.revokeSubject(id, 'cessationOfOperation', tx) : [];
+      const revoked =
+        action === 'deregister' && a.status !== 'pending'
+          ? await this.ca.revokeSubject(id, 'cessationOfOperation', tx)
+          : [];
       await this.audit.append(tx, {
         actor: actorName(by),
         action: `agent.${action}`,
@@ -246,7 +283,12 @@ export class Registry {
       const a = await this.locked(tx, id);
       const to = this.move(a, 'revoke');
       const revoked = await this.ca.revokeSubject(id, reason, tx);
-      await this.audit.append(tx, { actor: actorName(by), action: 'agent.revoke', subject: id, detail: { reason, revoked } });
+      await this.audit.append(tx, {
+        actor: actorName(by),
+        action: 'agent.revoke',
+        subject: id,
+        detail: { reason, revoked },
+      });
       const now = this.now();
       await repo.updateAgent(tx, id, { status: to, now });
       const seq = await recordChange(tx, 'agent', id, 'agent.changed');
@@ -259,7 +301,12 @@ export class Registry {
    * change needs a new major version, which also gets a new certificate (the URI SAN carries the
    * version), from `csr` when given (a new key) or else from the CSR on file (same key).
    */
-  async update(id: string, card: AgentCard, csrPem: string | undefined, by: Principal): Promise<{ agent: AgentView; certificate?: IssuedCertificate }> {
+  async update(
+    id: string,
+    card: AgentCard,
+    csrPem: string | undefined,
+    by: Principal,
+  ): Promise<{ agent: AgentView; certificate?: IssuedCertificate }> {
     this.checkCard(card);
     const pre = await repo.getAgent(this.db, id);
     if (!pre) throw AnsErrors.notFound(id);
@@ -277,7 +324,10 @@ export class Registry {
       let certificate: IssuedCertificate | undefined;
       if (major || csrPem !== undefined) {
         const csr = csrPem ?? a.csr;
-        certificate = await this.ca.issue({ subjectId: id, fqdn: a.fqdn, uri: `ans://v${card.version}.${a.fqdn}`, csrPem: csr }, tx);
+        certificate = await this.ca.issue(
+          { subjectId: id, fqdn: a.fqdn, uri: `ans://v${card.version}.${a.fqdn}`, csrPem: csr },
+          tx,
+        );
       }
       await repo.insertVersion(tx, id, card.version, card, now);
       await this.audit.append(tx, {
@@ -308,8 +358,16 @@ export class Registry {
       await this.authorise(tx, by, id, true);
       const a = await this.locked(tx, id);
       if (a.status !== 'active') throw AnsErrors.notActive(a.status);
-      const certificate = await this.ca.issue({ subjectId: id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem }, tx);
-      await this.audit.append(tx, { actor: actorName(by), action: 'agent.renew', subject: id, detail: { serial: certificate.serial } });
+      const certificate = await this.ca.issue(
+        { subjectId: id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem },
+        tx,
+      );
+      await this.audit.append(tx, {
+        actor: actorName(by),
+        action: 'agent.renew',
+        subject: id,
+        detail: { serial: certificate.serial },
+      });
       await repo.updateAgent(tx, id, { csr: csrPem, cert: certificate, now: this.now() });
       const seq = await recordChange(tx, 'agent', id, 'agent.changed');
       return { result: certificate, seq };
@@ -372,5 +430,4 @@ export class Registry {
   purgeExpiredJti(): Promise<void> {
     return repo.purgeExpiredJti(this.db, this.now());
   }
-
 }

@@ -95,7 +95,12 @@ export function agentDocOf(a: AgentRow): AgentDoc {
     fqdn: a.fqdn,
     name: a.card.name,
     description: a.card.description,
-    skills: a.card.skills.map((s) => ({ id: s.id, name: s.name, description: s.description, ...(s.tags ? { tags: s.tags } : {}) })),
+    skills: a.card.skills.map((s) => ({
+      id: s.id,
+      name: s.name,
+      description: s.description,
+      ...(s.tags ? { tags: s.tags } : {}),
+    })),
     protocols: [...new Set(a.card.endpoints.map((e) => e.protocol))],
     domain: a.zone,
   };
@@ -118,11 +123,24 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     validityDays: config.certValidityDays,
     now,
   }).catch(async (e: unknown) => {
-    log.error({ err: (e as Error).message }, 'the CA keys cannot be opened with this passphrase: serving without issuing');
-    return CertificateAuthority.open({ db, zone: config.zone, publicUrl: config.publicUrl, passphrase: undefined, now });
+    log.error(
+      { err: (e as Error).message },
+      'the CA keys cannot be opened with this passphrase: serving without issuing',
+    );
+    return CertificateAuthority.open({
+      db,
+      zone: config.zone,
+      publicUrl: config.publicUrl,
+      passphrase: undefined,
+      now,
+    });
   });
   if (!ca.canIssue) log.warn('no CA passphrase: certificates cannot be issued until ANS_CA_PASSPHRASE is set');
-  const signer = await ResponseSigner.open({ db, passphrase: ca.canIssue ? passphrase : undefined, issuer: config.publicUrl });
+  const signer = await ResponseSigner.open({
+    db,
+    passphrase: ca.canIssue ? passphrase : undefined,
+    issuer: config.publicUrl,
+  });
 
   const adminTokens = new AdminTokens(db);
   let bootstrapToken: string | undefined;
@@ -165,7 +183,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
   dns.load([...directory.all()].map(zoneAgentOf), startSeq);
 
-  const embedder = opts.embedder ?? (await createEmbedder({ kind: config.embedder, ...(config.modelDir ? { modelDir: config.modelDir } : {}) }));
+  const embedder =
+    opts.embedder ??
+    (await createEmbedder({ kind: config.embedder, ...(config.modelDir ? { modelDir: config.modelDir } : {}) }));
   const index = await SemanticIndex.open({ embedder, db, dataDir: config.dataDir });
   // The vector index is slower to update (embedding), so it has its own queue and never
   // holds up DNS; `settled()` waits for it.
@@ -221,7 +241,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     certificatesExpiringWithin: (days) => ca.expiringWithin(days),
   });
   const httpsMaterial =
-    config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') } : undefined;
+    config.tlsCert && config.tlsKey
+      ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') }
+      : undefined;
   const http = await buildHttp({
     logger: log.child({ component: 'http' }),
     bodyLimit: config.bodyLimit,
@@ -235,7 +257,19 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await http.register(adminTokenRoutes, { db, auth, audit: registry.audit });
   await http.register(caRoutes(ca, { requireAdmin: (req) => auth.admin(req) }));
   await http.register(zoneRoutes, { auth, masterFile: () => dns.masterFile() });
-  await http.register((await import('./gateway/index.js')).gatewayRoutes, { config, db, registry, ca, directory, index, feed, auth, metrics, version: VERSION, now });
+  await http.register((await import('./gateway/index.js')).gatewayRoutes, {
+    config,
+    db,
+    registry,
+    ca,
+    directory,
+    index,
+    feed,
+    auth,
+    metrics,
+    version: VERSION,
+    now,
+  });
   await http.register(amspRoutes, { federation });
 
   const timers: NodeJS.Timeout[] = [];
@@ -272,7 +306,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       const addr = http.server.address();
       const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
       const scheme = httpsMaterial ? 'https' : 'http';
-      return { httpUrl: `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`, httpPort, dnsPort: ports.udpPort };
+      return {
+        httpUrl: `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort}`,
+        httpPort,
+        dnsPort: ports.udpPort,
+      };
     },
     async stop() {
       for (const t of timers) clearInterval(t);

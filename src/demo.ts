@@ -16,8 +16,18 @@ const DEMO: Omit<AgentCard, 'version' | 'endpoints'>[] = [
     description:
       'Looks after a household fixed broadband line: diagnoses slow or dropping internet, checks the line, the router and the optical terminal, and opens repair tickets.',
     skills: [
-      { id: 'diagnose-line', name: 'Diagnose broadband line', description: 'Find why home internet is slow, unstable or down.', tags: ['broadband', 'internet', 'fault'] },
-      { id: 'router-check', name: 'Check home router', description: 'Inspect the home gateway, Wi-Fi settings and firmware.', tags: ['router', 'wifi'] },
+      {
+        id: 'diagnose-line',
+        name: 'Diagnose broadband line',
+        description: 'Find why home internet is slow, unstable or down.',
+        tags: ['broadband', 'internet', 'fault'],
+      },
+      {
+        id: 'router-check',
+        name: 'Check home router',
+        description: 'Inspect the home gateway, Wi-Fi settings and firmware.',
+        tags: ['router', 'wifi'],
+      },
     ],
   },
   {
@@ -26,39 +36,89 @@ const DEMO: Omit<AgentCard, 'version' | 'endpoints'>[] = [
     description:
       'Improves mobile coverage and Wi-Fi quality at a customer site: analyses signal strength, interference and cell load, and recommends or applies radio settings.',
     skills: [
-      { id: 'signal-analysis', name: 'Signal analysis', description: 'Measure mobile and Wi-Fi signal quality and find weak spots.', tags: ['mobile', 'signal', 'coverage'] },
-      { id: 'radio-tuning', name: 'Radio tuning', description: 'Change channels, power and band steering to reduce interference.', tags: ['wifi', 'optimisation'] },
+      {
+        id: 'signal-analysis',
+        name: 'Signal analysis',
+        description: 'Measure mobile and Wi-Fi signal quality and find weak spots.',
+        tags: ['mobile', 'signal', 'coverage'],
+      },
+      {
+        id: 'radio-tuning',
+        name: 'Radio tuning',
+        description: 'Change channels, power and band steering to reduce interference.',
+        tags: ['wifi', 'optimisation'],
+      },
     ],
   },
   {
     label: 'intent-recognition',
     name: 'Intent Recognition Agent',
-    description: 'Reads a customer request or complaint in plain language and turns it into a structured service intent.',
-    skills: [{ id: 'classify-intent', name: 'Classify intent', description: 'Identify the complaint or service request type.', tags: ['nlp', 'intent'] }],
+    description:
+      'Reads a customer request or complaint in plain language and turns it into a structured service intent.',
+    skills: [
+      {
+        id: 'classify-intent',
+        name: 'Classify intent',
+        description: 'Identify the complaint or service request type.',
+        tags: ['nlp', 'intent'],
+      },
+    ],
   },
   {
     label: 'root-cause',
     name: 'Single-Domain Root Cause Analysis Agent',
-    description: 'Correlates alarms, device data and topology in the access network to find the most likely root cause of a fault and its impact scope.',
-    skills: [{ id: 'rca', name: 'Root cause analysis', description: 'Find the root cause and impact of a network fault.', tags: ['fault', 'alarms', 'rca'] }],
+    description:
+      'Correlates alarms, device data and topology in the access network to find the most likely root cause of a fault and its impact scope.',
+    skills: [
+      {
+        id: 'rca',
+        name: 'Root cause analysis',
+        description: 'Find the root cause and impact of a network fault.',
+        tags: ['fault', 'alarms', 'rca'],
+      },
+    ],
   },
   {
     label: 'fault-handling',
     name: 'Fault Handling Agent',
-    description: 'Repairs network faults automatically where possible: restarts ports, reconfigures devices and escalates when automatic repair fails.',
-    skills: [{ id: 'auto-repair', name: 'Automatic repair', description: 'Try automatic recovery of a diagnosed fault.', tags: ['repair', 'fault'] }],
+    description:
+      'Repairs network faults automatically where possible: restarts ports, reconfigures devices and escalates when automatic repair fails.',
+    skills: [
+      {
+        id: 'auto-repair',
+        name: 'Automatic repair',
+        description: 'Try automatic recovery of a diagnosed fault.',
+        tags: ['repair', 'fault'],
+      },
+    ],
   },
   {
     label: 'field-scheduling',
     name: 'Installation and Maintenance Scheduling Agent',
-    description: 'Plans visits of installation and maintenance engineers by location, skills and urgency, and monitors service quality after the visit.',
-    skills: [{ id: 'dispatch', name: 'Dispatch engineer', description: 'Choose and book the best engineer for a job.', tags: ['dispatch', 'field', 'schedule'] }],
+    description:
+      'Plans visits of installation and maintenance engineers by location, skills and urgency, and monitors service quality after the visit.',
+    skills: [
+      {
+        id: 'dispatch',
+        name: 'Dispatch engineer',
+        description: 'Choose and book the best engineer for a job.',
+        tags: ['dispatch', 'field', 'schedule'],
+      },
+    ],
   },
   {
     label: 'e2e-testing',
     name: 'End-to-End Testing Agent',
-    description: 'Runs end-to-end service tests (speed, latency, reachability) to confirm a service works after installation or repair.',
-    skills: [{ id: 'service-test', name: 'Service test', description: 'Run speed and reachability tests on a customer service.', tags: ['testing', 'validation'] }],
+    description:
+      'Runs end-to-end service tests (speed, latency, reachability) to confirm a service works after installation or repair.',
+    skills: [
+      {
+        id: 'service-test',
+        name: 'Service test',
+        description: 'Run speed and reachability tests on a customer service.',
+        tags: ['testing', 'validation'],
+      },
+    ],
   },
 ];
 
@@ -70,7 +130,11 @@ export async function loadDemo(app: App): Promise<number> {
   let loaded = 0;
   for (const d of DEMO) {
     port += 1;
-    const card: AgentCard = { ...d, version: '1.0.0', endpoints: [{ protocol: 'a2a', url: `http://127.0.0.1:${port}/a2a` }] };
+    const card: AgentCard = {
+      ...d,
+      version: '1.0.0',
+      endpoints: [{ protocol: 'a2a', url: `http://127.0.0.1:${port}/a2a` }],
+    };
     const fqdn = app.registry.fqdnOf(card.label);
     const { keyPem, csrPem } = await createKeyAndCsr(fqdn);
     try {

@@ -62,13 +62,15 @@ export async function verifyAgentJwt(
       requiredClaims: ['sub', 'iat', 'exp', 'jti'],
     }));
   } catch (e) {
-    const why = e instanceof joseErrors.JWTExpired ? 'expired' : e instanceof joseErrors.JOSEError ? e.message : 'invalid';
+    const why =
+      e instanceof joseErrors.JWTExpired ? 'expired' : e instanceof joseErrors.JOSEError ? e.message : 'invalid';
     throw AuthErrors.badAgentToken(why);
   }
   const { sub, iat, exp, jti } = payload as { sub: string; iat: number; exp: number; jti: string };
   if (sub !== client.subjectId) throw AuthErrors.badAgentToken('sub is not the agent the certificate was issued to');
   if (exp - iat > MAX_LIFETIME_S) throw AuthErrors.badAgentToken(`lifetime over ${MAX_LIFETIME_S} s`);
   if (iat > now.getTime() / 1000 + SKEW_S) throw AuthErrors.badAgentToken('issued in the future');
-  if (typeof jti !== 'string' || jti.length < 8 || jti.length > 128) throw AuthErrors.badAgentToken('jti missing or malformed');
+  if (typeof jti !== 'string' || jti.length < 8 || jti.length > 128)
+    throw AuthErrors.badAgentToken('jti missing or malformed');
   return { agentId: sub, fqdn: client.fqdn, serial: client.serial, jti, exp: new Date(exp * 1000) };
 }

@@ -7,7 +7,10 @@ import type { Db } from '../store/index.js';
 import type { Authenticator } from './index.js';
 
 /** Named admin tokens: create (plaintext shown once), list, revoke. Every call is audited. */
-export const adminTokenRoutes: FastifyPluginAsync<{ db: Db; auth: Authenticator; audit: AuditLog }> = async (app0, o) => {
+export const adminTokenRoutes: FastifyPluginAsync<{ db: Db; auth: Authenticator; audit: AuditLog }> = async (
+  app0,
+  o,
+) => {
   const app = app0.withTypeProvider<TypeBoxTypeProvider>();
   const Name = Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' });
   app.post(

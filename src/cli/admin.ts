@@ -31,21 +31,29 @@ export function adminCommand(): Command {
   sub('approve', 'approve a registration: the CA issues its certificate')
     .argument('<id>')
     .action(async (id: string, o: ClientOptions) => {
-      const r = await call<{ fqdn: string; serial: string; notAfter: string }>(o, 'POST', `/v1/agents/${id}/approve`, { bearer: adminToken(o) });
+      const r = await call<{ fqdn: string; serial: string; notAfter: string }>(o, 'POST', `/v1/agents/${id}/approve`, {
+        bearer: adminToken(o),
+      });
       process.stdout.write(`approved ${r.fqdn}: certificate ${r.serial}, valid until ${r.notAfter}\n`);
     });
   sub('reject', 'reject a registration')
     .argument('<id>')
     .option('--reason <TEXT>', 'why')
     .action(async (id: string, o: ClientOptions & { reason?: string }) => {
-      await call(o, 'POST', `/v1/agents/${id}/reject`, { bearer: adminToken(o), body: o.reason ? { reason: o.reason } : {} });
+      await call(o, 'POST', `/v1/agents/${id}/reject`, {
+        bearer: adminToken(o),
+        body: o.reason ? { reason: o.reason } : {},
+      });
       process.stdout.write(`rejected ${id}\n`);
     });
   sub('revoke', "revoke an agent's certificate and withdraw it")
     .argument('<id>')
     .option('--reason <REASON>', 'RFC 5280 reason name, e.g. keyCompromise', 'unspecified')
     .action(async (id: string, o: ClientOptions & { reason: string }) => {
-      const r = await call<{ revokedSerials: string[] }>(o, 'POST', `/v1/agents/${id}/revoke`, { bearer: adminToken(o), body: { reason: o.reason } });
+      const r = await call<{ revokedSerials: string[] }>(o, 'POST', `/v1/agents/${id}/revoke`, {
+        bearer: adminToken(o),
+        body: { reason: o.reason },
+      });
       process.stdout.write(`revoked ${id} (${o.reason}): ${r.revokedSerials.join(', ') || 'no certificate'}\n`);
     });
   sub('deregister', 'remove an agent')
@@ -61,18 +69,30 @@ export function adminCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (o: ClientOptions & { verify?: boolean; after: string; limit: string; json?: boolean }) => {
       if (o.verify) {
-        const v = await call<{ ok: boolean; checked: number; firstBroken?: number; why?: string }>(o, 'GET', '/v1/audit/verify', { bearer: adminToken(o) });
+        const v = await call<{ ok: boolean; checked: number; firstBroken?: number; why?: string }>(
+          o,
+          'GET',
+          '/v1/audit/verify',
+          { bearer: adminToken(o) },
+        );
         if (v.ok) {
           process.stdout.write(`audit chain intact: ${v.checked} entries verified\n`);
           return;
         }
-        process.stderr.write(`audit chain BROKEN at entry ${v.firstBroken}: ${v.why} (${v.checked} entries before it verified)\n`);
+        process.stderr.write(
+          `audit chain BROKEN at entry ${v.firstBroken}: ${v.why} (${v.checked} entries before it verified)\n`,
+        );
         process.exitCode = 1;
         return;
       }
-      const r = await call<{ entries: Record<string, unknown>[] }>(o, 'GET', `/v1/audit?after=${Number(o.after)}&limit=${Number(o.limit)}`, {
-        bearer: adminToken(o),
-      });
+      const r = await call<{ entries: Record<string, unknown>[] }>(
+        o,
+        'GET',
+        `/v1/audit?after=${Number(o.after)}&limit=${Number(o.limit)}`,
+        {
+          bearer: adminToken(o),
+        },
+      );
       if (o.json) return out(r);
       table(r.entries, ['seq', 'at', 'actor', 'action', 'subject']);
     });
@@ -89,10 +109,11 @@ export function adminCommand(): Command {
       await call(o, 'DELETE', `/v1/admin/tokens/${encodeURIComponent(name)}`, { bearer: adminToken(o) });
       process.stdout.write(`revoked token ${name}\n`);
     });
-  clientOptions(token.command('list').description('list admin tokens'))
-    .action(async (o: ClientOptions) => {
-      const r = await call<{ tokens: Record<string, unknown>[] }>(o, 'GET', '/v1/admin/tokens', { bearer: adminToken(o) });
-      table(r.tokens, ['name', 'createdAt', 'revokedAt']);
+  clientOptions(token.command('list').description('list admin tokens')).action(async (o: ClientOptions) => {
+    const r = await call<{ tokens: Record<string, unknown>[] }>(o, 'GET', '/v1/admin/tokens', {
+      bearer: adminToken(o),
     });
+    table(r.tokens, ['name', 'createdAt', 'revokedAt']);
+  });
   return admin;
 }

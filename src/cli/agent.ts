@@ -34,7 +34,11 @@ function needId(s: AgentState): string {
 async function certificate(o: AgentOpts, s: AgentState): Promise<string> {
   const p = join(o.dir, 'cert.pem');
   if (existsSync(p)) return readFileSync(p, 'utf8');
-  const c = await call<{ certificate: string; chain: string; status: string }>(o, 'GET', `/v1/agents/${needId(s)}/certificate`);
+  const c = await call<{ certificate: string; chain: string; status: string }>(
+    o,
+    'GET',
+    `/v1/agents/${needId(s)}/certificate`,
+  );
   if (c.status !== 'good') throw new CliError(`the certificate is ${c.status}`);
   writeFileSync(p, c.certificate + c.chain);
   return c.certificate + c.chain;
@@ -42,7 +46,12 @@ async function certificate(o: AgentOpts, s: AgentState): Promise<string> {
 
 async function token(o: AgentOpts): Promise<string> {
   const s = load(o.dir);
-  return agentToken({ agentId: needId(s), zone: s.zone, keyPem: readFileSync(join(o.dir, 'key.pem'), 'utf8'), certificatePem: await certificate(o, s) });
+  return agentToken({
+    agentId: needId(s),
+    zone: s.zone,
+    keyPem: readFileSync(join(o.dir, 'key.pem'), 'utf8'),
+    certificatePem: await certificate(o, s),
+  });
 }
 
 function agentOptions(c: Command): Command {
@@ -61,7 +70,8 @@ export function agentCommand(): Command {
     .option('--key-type <KIND>', 'p256 | p384', 'p256')
     .option('--endpoint <PROTO=URL>', 'an endpoint, e.g. a2a=https://host:8443/a2a', 'a2a=https://127.0.0.1:8443/a2a')
     .action(async (o: AgentOpts & { label: string; zone: string; keyType: string; endpoint: string }) => {
-      if (o.keyType !== 'p256' && o.keyType !== 'p384') throw new CliError('--key-type must be p256 or p384 (use openssl req for Ed25519 or RSA)');
+      if (o.keyType !== 'p256' && o.keyType !== 'p384')
+        throw new CliError('--key-type must be p256 or p384 (use openssl req for Ed25519 or RSA)');
       const zone = o.zone.toLowerCase().replace(/\.?$/, '.');
       const fqdn = `${o.label.toLowerCase()}.${zone.slice(0, -1)}`;
       const dir = resolve(o.dir);
@@ -79,9 +89,12 @@ export function agentCommand(): Command {
         skills: [{ id: 'main', name: 'Main skill', description: 'What the skill does.', tags: [] as string[] }],
         endpoints: [{ protocol, url: rest.join('=') }],
       };
-      if (!existsSync(join(dir, 'card.json'))) writeFileSync(join(dir, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
+      if (!existsSync(join(dir, 'card.json')))
+        writeFileSync(join(dir, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
       save(dir, { label: card.label, zone, fqdn });
-      process.stdout.write(`wrote ${dir}/key.pem (0600), csr.pem and card.json for ${fqdn}; edit card.json, then 'ans agent register'\n`);
+      process.stdout.write(
+        `wrote ${dir}/key.pem (0600), csr.pem and card.json for ${fqdn}; edit card.json, then 'ans agent register'\n`,
+      );
     });
 
   sub('register', 'send card.json and csr.pem; prints the id (pending until an admin approves)')
@@ -110,10 +123,15 @@ export function agentCommand(): Command {
     .action(async (o: AgentOpts & { card?: string }) => {
       const s = load(o.dir);
       const card: unknown = JSON.parse(readFileSync(o.card ?? join(o.dir, 'card.json'), 'utf8'));
-      const r = await call<{ version: string; certificate?: { certificate: string; chain: string } }>(o, 'PUT', `/v1/agents/${needId(s)}`, {
-        bearer: await token(o),
-        body: { card },
-      });
+      const r = await call<{ version: string; certificate?: { certificate: string; chain: string } }>(
+        o,
+        'PUT',
+        `/v1/agents/${needId(s)}`,
+        {
+          bearer: await token(o),
+          body: { card },
+        },
+      );
       if (r.certificate) writeFileSync(join(o.dir, 'cert.pem'), r.certificate.certificate + r.certificate.chain);
       process.stdout.write(`updated to ${r.version}${r.certificate ? ' (new certificate)' : ''}\n`);
     });
@@ -127,10 +145,15 @@ export function agentCommand(): Command {
       let csrPem: string;
       if (o.newKey) ({ keyPem, csrPem } = await createKeyAndCsr(s.fqdn));
       else csrPem = await csrFor(keyPem, s.fqdn);
-      const r = await call<{ certificate: string; chain: string; serial: string; notAfter: string }>(o, 'POST', `/v1/agents/${needId(s)}/renew`, {
-        bearer,
-        body: { csr: csrPem },
-      });
+      const r = await call<{ certificate: string; chain: string; serial: string; notAfter: string }>(
+        o,
+        'POST',
+        `/v1/agents/${needId(s)}/renew`,
+        {
+          bearer,
+          body: { csr: csrPem },
+        },
+      );
       writeFileSync(join(o.dir, 'key.pem'), keyPem, { mode: 0o600 });
       writeFileSync(join(o.dir, 'csr.pem'), csrPem);
       writeFileSync(join(o.dir, 'cert.pem'), r.certificate + r.chain);

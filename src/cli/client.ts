@@ -14,7 +14,8 @@ export class CliError extends Error {
 
 export function serverUrl(o: ClientOptions): string {
   const env = process.env;
-  const url = o.server ?? env['ANS_SERVER'] ?? env['ANS_PUBLIC_URL'] ?? `http://127.0.0.1:${env['ANS_HTTP_PORT'] ?? '8080'}`;
+  const url =
+    o.server ?? env['ANS_SERVER'] ?? env['ANS_PUBLIC_URL'] ?? `http://127.0.0.1:${env['ANS_HTTP_PORT'] ?? '8080'}`;
   return url.replace(/\/+$/, '');
 }
 
@@ -51,7 +52,9 @@ export async function call<T = unknown>(
       ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
     });
   } catch (e) {
-    throw new CliError(`cannot reach ${serverUrl(o)}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
+    throw new CliError(
+      `cannot reach ${serverUrl(o)}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`,
+    );
   }
   const text = await res.text();
   if (!res.ok) {

@@ -21,7 +21,11 @@ export function table(rows: readonly object[], cols: readonly string[]): void {
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
   const at = (r: object, c: string) => cell((r as Record<string, unknown>)[c]);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => at(r, c).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${line(cols.map((c) => c.toUpperCase()))}\n`);
   for (const r of rows) process.stdout.write(`${line(cols.map((c) => at(r, c)))}\n`);
 }

@@ -7,7 +7,9 @@ import { clientOptions } from './common.js';
 
 export function dnsCommand(): Command {
   const dns = new Command('dns').description('the DNS zone');
-  clientOptions(dns.command('zone').description('print the zone in master-file format (asks the running server)')).action(async (o: ClientOptions) => {
+  clientOptions(
+    dns.command('zone').description('print the zone in master-file format (asks the running server)'),
+  ).action(async (o: ClientOptions) => {
     process.stdout.write(await call<string>(o, 'GET', '/v1/dns/zone', { bearer: adminToken(o), accept: 'text/dns' }));
   });
   return dns;
@@ -22,12 +24,15 @@ export function caCommand(): Command {
       const certs = pemToX5c(chain);
       const dir = resolve(o.out);
       mkdirSync(dir, { recursive: true });
-      const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const pem = (b64: string) =>
+        `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
       writeFileSync(join(dir, 'chain.pem'), chain);
       writeFileSync(join(dir, 'root.pem'), pem(certs.at(-1)!));
       process.stdout.write(`wrote ${dir}/chain.pem (${certs.length} certificates) and ${dir}/root.pem\n`);
     });
-  clientOptions(ca.command('rotate').description('replace the issuing intermediate (existing certificates stay valid)')).action(async (o: ClientOptions) => {
+  clientOptions(
+    ca.command('rotate').description('replace the issuing intermediate (existing certificates stay valid)'),
+  ).action(async (o: ClientOptions) => {
     const r = await call<{ issuers: string[] }>(o, 'POST', '/v1/ca/rotate', { bearer: adminToken(o), body: {} });
     process.stdout.write(`rotated the issuing CA; issuers now: ${r.issuers.join(', ')}\n`);
   });

@@ -8,7 +8,10 @@ export function serveCommand(): Command {
   for (const s of SERVE_OPTIONS) {
     const envName = `ANS_${s.flag.toUpperCase().replace(/-/g, '_')}`;
     const flags = s.arg ? `--${s.flag} <${s.arg}>` : `--${s.flag}`;
-    const o = new Option(flags, `${s.help} [env ${envName}${s.env ? ` or ${s.env}` : ''}]${s.default ? ` (default: ${s.default})` : ''}`);
+    const o = new Option(
+      flags,
+      `${s.help} [env ${envName}${s.env ? ` or ${s.env}` : ''}]${s.default ? ` (default: ${s.default})` : ''}`,
+    );
     if (s.repeatable) o.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
     cmd.addOption(o);
   }
@@ -25,7 +28,16 @@ export function serveCommand(): Command {
     }
     const app = await buildApp({ config });
     const where = await app.start();
-    app.log.info({ http: where.httpUrl, dns: `${config.host}:${where.dnsPort}`, zone: config.zone, dataDir: config.dataDir, store: app.db.kind }, 'ANS is up');
+    app.log.info(
+      {
+        http: where.httpUrl,
+        dns: `${config.host}:${where.dnsPort}`,
+        zone: config.zone,
+        dataDir: config.dataDir,
+        store: app.db.kind,
+      },
+      'ANS is up',
+    );
     if (app.bootstrapToken) {
       process.stdout.write(
         `\nAdmin token (shown once; a copy is in ${config.dataDir}/admin.token, mode 0600):\n  ${app.bootstrapToken}\n\n`,

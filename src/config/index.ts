@@ -57,17 +57,51 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'host', arg: 'ADDR', help: 'address to listen on', default: '127.0.0.1' },
   { flag: 'public-url', arg: 'URL', help: 'base URL for every link ANS hands out (default http://<host>:<http-port>)' },
   { flag: 'demo', help: 'load sample agents (the home-broadband use case) on start' },
-  { flag: 'database-url', arg: 'URL', help: 'PostgreSQL URL; default: embedded PGlite in the data dir', env: 'DATABASE_URL' },
-  { flag: 'heartbeat-interval', arg: 'SECONDS', help: 'expected agent heartbeat interval; 3 missed = offline', default: '30' },
+  {
+    flag: 'database-url',
+    arg: 'URL',
+    help: 'PostgreSQL URL; default: embedded PGlite in the data dir',
+    env: 'DATABASE_URL',
+  },
+  {
+    flag: 'heartbeat-interval',
+    arg: 'SECONDS',
+    help: 'expected agent heartbeat interval; 3 missed = offline',
+    default: '30',
+  },
   { flag: 'cert-validity-days', arg: 'DAYS', help: 'agent certificate validity (1-397)', default: '30' },
-  { flag: 'ca-passphrase', arg: 'TEXT', help: 'passphrase of the CA keys at rest (default: generated into DIR/ca.passphrase)' },
-  { flag: 'embedder', arg: 'KIND', help: 'use (Universal Sentence Encoder lite) | transformers | hash', default: 'use' },
+  {
+    flag: 'ca-passphrase',
+    arg: 'TEXT',
+    help: 'passphrase of the CA keys at rest (default: generated into DIR/ca.passphrase)',
+  },
+  {
+    flag: 'embedder',
+    arg: 'KIND',
+    help: 'use (Universal Sentence Encoder lite) | transformers | hash',
+    default: 'use',
+  },
   { flag: 'model-dir', arg: 'DIR', help: 'local model directory for --embedder transformers' },
   { flag: 'dns-workers', arg: 'N', help: 'DNS worker processes (0 = answer in the main process)', default: '0' },
   { flag: 'notify', arg: 'IP:PORT', help: 'secondary to NOTIFY on zone changes (repeatable)', repeatable: true },
-  { flag: 'transfer-acl', arg: 'CIDR', help: 'non-loopback address allowed AXFR/IXFR with TSIG (repeatable)', repeatable: true },
-  { flag: 'tsig-key', arg: 'NAME:ALG:SECRET', help: 'TSIG key for zone transfers, e.g. xfr:hmac-sha256:<base64> (repeatable)', repeatable: true },
-  { flag: 'ns-address', arg: 'IP', help: 'glue address of the zone name server (repeatable; default: --host)', repeatable: true },
+  {
+    flag: 'transfer-acl',
+    arg: 'CIDR',
+    help: 'non-loopback address allowed AXFR/IXFR with TSIG (repeatable)',
+    repeatable: true,
+  },
+  {
+    flag: 'tsig-key',
+    arg: 'NAME:ALG:SECRET',
+    help: 'TSIG key for zone transfers, e.g. xfr:hmac-sha256:<base64> (repeatable)',
+    repeatable: true,
+  },
+  {
+    flag: 'ns-address',
+    arg: 'IP',
+    help: 'glue address of the zone name server (repeatable; default: --host)',
+    repeatable: true,
+  },
   { flag: 'log-level', arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
   { flag: 'body-limit', arg: 'BYTES', help: 'largest accepted request body', default: '1048576' },
   { flag: 'register-rate', arg: 'N', help: 'registrations per minute per client address', default: '60' },
@@ -75,8 +109,18 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'tls-cert', arg: 'FILE', help: 'TLS certificate (PEM) for HTTPS' },
   { flag: 'tls-key', arg: 'FILE', help: 'TLS private key (PEM) for HTTPS' },
   { flag: 'role', arg: 'LEVEL', help: 'federation level: l1 (edge) | l2 (core)', default: 'l1' },
-  { flag: 'peer', arg: 'URL', help: 'base URL of a peer gateway to open an AMSP session with (repeatable)', repeatable: true },
-  { flag: 'peer-ca', arg: 'FILE', help: "PEM root of another domain's CA trusted for peering (repeatable)", repeatable: true },
+  {
+    flag: 'peer',
+    arg: 'URL',
+    help: 'base URL of a peer gateway to open an AMSP session with (repeatable)',
+    repeatable: true,
+  },
+  {
+    flag: 'peer-ca',
+    arg: 'FILE',
+    help: "PEM root of another domain's CA trusted for peering (repeatable)",
+    repeatable: true,
+  },
   { flag: 'hold-time', arg: 'SECONDS', help: 'AMSP hold time: a peer silent this long is down', default: '90' },
   { flag: 'keepalive', arg: 'SECONDS', help: 'AMSP keepalive interval', default: '30' },
 ];
@@ -88,14 +132,22 @@ function camel(flag: string): string {
 }
 
 /** Flags > env > defaults, for one option. Env lists are comma-separated. */
-export function pick(raw: RawOptions, env: NodeJS.ProcessEnv, spec: OptionSpec): string | boolean | string[] | undefined {
+export function pick(
+  raw: RawOptions,
+  env: NodeJS.ProcessEnv,
+  spec: OptionSpec,
+): string | boolean | string[] | undefined {
   const v = raw[camel(spec.flag)];
   if (v !== undefined && !(Array.isArray(v) && v.length === 0)) return v;
   const names = [`ANS_${spec.flag.toUpperCase().replace(/-/g, '_')}`, ...(spec.env ? [spec.env] : [])];
   for (const n of names) {
     const e = env[n];
     if (e === undefined || e === '') continue;
-    if (spec.repeatable) return e.split(',').map((s) => s.trim()).filter(Boolean);
+    if (spec.repeatable)
+      return e
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     if (!spec.arg) return e === '1' || e.toLowerCase() === 'true';
     return e;
   }
@@ -106,7 +158,8 @@ export function pick(raw: RawOptions, env: NodeJS.ProcessEnv, spec: OptionSpec):
 
 function int(name: string, v: unknown, min: number, max: number): number {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`--${name} must be an integer from ${min} to ${max}, got '${String(v)}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`--${name} must be an integer from ${min} to ${max}, got '${String(v)}'`);
   return n;
 }
 
@@ -131,14 +184,17 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     throw new ConfigError(`--zone '${zoneRaw}' is not a valid DNS name`);
   }
   const host = String(get('host'));
-  if (host !== 'localhost' && isIP(host) === 0) throw new ConfigError(`--host must be an IP address or localhost, got '${host}'`);
+  if (host !== 'localhost' && isIP(host) === 0)
+    throw new ConfigError(`--host must be an IP address or localhost, got '${host}'`);
   const httpPort = int('http-port', get('http-port'), 0, 65535);
   const tlsCert = str(get('tls-cert'));
   const tlsKey = str(get('tls-key'));
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   // Plain HTTP only on loopback; anywhere else ANS serves HTTPS (TLS 1.3) only.
   if (!isLoopback(host) && !tlsCert) {
-    throw new ConfigError(`listening on ${host} serves HTTPS only: pass --tls-cert and --tls-key (or listen on 127.0.0.1)`);
+    throw new ConfigError(
+      `listening on ${host} serves HTTPS only: pass --tls-cert and --tls-key (or listen on 127.0.0.1)`,
+    );
   }
   const hostForUrl = isIP(host) === 6 ? `[${host}]` : host;
   const publicUrlRaw = str(get('public-url')) ?? `${tlsCert ? 'https' : 'http'}://${hostForUrl}:${httpPort}`;
@@ -158,7 +214,8 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
   if (embedder === 'transformers' && !modelDir) throw new ConfigError('--embedder transformers needs --model-dir');
   const logLevel = String(get('log-level'));
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-  if (!(levels as readonly string[]).includes(logLevel)) throw new ConfigError(`--log-level must be one of ${levels.join(', ')}`);
+  if (!(levels as readonly string[]).includes(logLevel))
+    throw new ConfigError(`--log-level must be one of ${levels.join(', ')}`);
   const list = (flag: string) => (get(flag) as string[] | undefined) ?? [];
   const tsigKeys = list('tsig-key').map((k) => {
     const m = /^([A-Za-z0-9._-]+):(hmac-sha256):([A-Za-z0-9+/=]+)$/.exec(k);

@@ -18,12 +18,7 @@ const CHANGE_LOCK = 7_264_102;
  * Records a change inside the caller's transaction; the feed delivers it after commit. Call it
  * last in the transaction: it takes the change lock, which is held until commit.
  */
-export async function recordChange(
-  tx: Queryable,
-  entity: string,
-  entityId: string,
-  kind: string,
-): Promise<number> {
+export async function recordChange(tx: Queryable, entity: string, entityId: string, kind: string): Promise<number> {
   // One round trip: the INSERT selects from the lock's row, so the lock is taken before the
   // sequence is drawn, and it is held until commit, so seq order is commit order.
   const rows = await tx.query<{ seq: string }>(

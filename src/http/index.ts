@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -40,7 +45,10 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   // Off loopback ANS serves HTTPS only, TLS 1.3.
   const app = (
     opts.https
-      ? Fastify({ ...base, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.3' } } as FastifyServerOptions)
+      ? Fastify({
+          ...base,
+          https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.3' },
+        } as FastifyServerOptions)
       : Fastify(base)
   ) as FastifyInstance;
   installProblemHandlers(app);
@@ -50,7 +58,9 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   await app.register(rateLimit, {
     global: false,
     errorResponseBuilder: (_req, ctx) => {
-      const e = new Error(`rate limit exceeded: ${ctx.max} requests per ${ctx.after}; retry later`) as Error & { statusCode: number };
+      const e = new Error(`rate limit exceeded: ${ctx.max} requests per ${ctx.after}; retry later`) as Error & {
+        statusCode: number;
+      };
       e.statusCode = 429;
       return e;
     },

@@ -134,10 +134,20 @@ export function installProblemHandlers(app: FastifyInstance): void {
     const status = err.statusCode ?? 500;
     if (status === 429) return sendProblem(reply, 429, 'HTTP_ERR_RATE_LIMITED', err.message);
     if (status >= 400 && status < 500) {
-      return sendProblem(reply, status, err.code ? `HTTP_ERR_${err.code.replace(/^FST_ERR_/, '')}` : 'HTTP_ERR_BAD_REQUEST', err.message);
+      return sendProblem(
+        reply,
+        status,
+        err.code ? `HTTP_ERR_${err.code.replace(/^FST_ERR_/, '')}` : 'HTTP_ERR_BAD_REQUEST',
+        err.message,
+      );
     }
     req.log.error({ err }, 'unhandled error');
-    return sendProblem(reply, 500, 'HTTP_ERR_INTERNAL', 'internal error; the request id identifies it in the server log');
+    return sendProblem(
+      reply,
+      500,
+      'HTTP_ERR_INTERNAL',
+      'internal error; the request id identifies it in the server log',
+    );
   });
   app.setNotFoundHandler((req, reply) =>
     sendProblem(reply, 404, 'HTTP_ERR_NO_ROUTE', `no route ${req.method} ${req.url.split('?')[0]}`),

@@ -29,13 +29,15 @@ export function loadMigrations(dir: string): Migration[] {
  * set of files serves both.
  */
 export async function migrate(db: Db, migrations: readonly Migration[]): Promise<number[]> {
-  await db.exec(
-    `CREATE TABLE IF NOT EXISTS schema_migrations (
+  await db
+    .exec(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (
        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-  ).catch(async () => {
-    // Two processes may race on CREATE TABLE IF NOT EXISTS; the loser retries once.
-    await db.exec('SELECT 1 FROM schema_migrations LIMIT 1');
-  });
+    )
+    .catch(async () => {
+      // Two processes may race on CREATE TABLE IF NOT EXISTS; the loser retries once.
+      await db.exec('SELECT 1 FROM schema_migrations LIMIT 1');
+    });
   const applied: number[] = [];
   for (const m of migrations) {
     const did = await db.transaction(async (tx) => {

@@ -15,9 +15,21 @@ describe.each(backends)('audit log on %s', (name, open) => {
     const log = new AuditLog(db);
     try {
       for (let i = 0; i < 5; i++) {
-        await db.transaction((tx) => log.append(tx, { actor: 'admin:t', action: 'agent.approve', subject: `a${i}`, detail: { i, z: 'x', a: [1, 2] } }));
+        await db.transaction((tx) =>
+          log.append(tx, {
+            actor: 'admin:t',
+            action: 'agent.approve',
+            subject: `a${i}`,
+            detail: { i, z: 'x', a: [1, 2] },
+          }),
+        );
       }
-      await db.transaction((tx) => log.append(tx, [{ actor: 'x', action: 'batch.1' }, { actor: 'x', action: 'batch.2' }]));
+      await db.transaction((tx) =>
+        log.append(tx, [
+          { actor: 'x', action: 'batch.1' },
+          { actor: 'x', action: 'batch.2' },
+        ]),
+      );
       expect(await log.verify()).toEqual({ ok: true, checked: 7 });
       const entries = await log.list({ limit: 10 });
       expect(entries[3]!.prevHash).toBe(entries[2]!.hash);

@@ -29,7 +29,14 @@ describe('incompatibilities', () => {
     expect(incompatibilities(base, more)).toEqual([]);
   });
   it('names a removed skill and a removed endpoint', () => {
-    const less = { ...base, skills: [base.skills[0]!], endpoints: [{ protocol: 'mcp' as const, url: 'https://x:1/mcp' }] };
-    expect(incompatibilities(base, less)).toEqual(["skill 'b' removed", 'endpoint a2a https://127.0.0.1:8443/w removed']);
+    const less = {
+      ...base,
+      skills: [base.skills[0]!],
+      endpoints: [{ protocol: 'mcp' as const, url: 'https://x:1/mcp' }],
+    };
+    expect(incompatibilities(base, less)).toEqual([
+      "skill 'b' removed",
+      'endpoint a2a https://127.0.0.1:8443/w removed',
+    ]);
   });
 });

@@ -34,11 +34,24 @@ const file = (name: string, text: string) => {
   return join(dir, name);
 };
 const dig = (type: string, name: string) =>
-  execFileSync('dig', ['@127.0.0.1', '-p', String(s.dnsPort), '+short', type, name]).toString().trim();
+  execFileSync('dig', ['@127.0.0.1', '-p', String(s.dnsPort), '+short', type, name])
+    .toString()
+    .trim();
 const csrFor = (keyDir: string, name = fqdn) =>
-  execFileSync('openssl', ['req', '-new', '-key', join(keyDir, 'key.pem'), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`]).toString();
+  execFileSync('openssl', [
+    'req',
+    '-new',
+    '-key',
+    join(keyDir, 'key.pem'),
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    `subjectAltName=DNS:${name}`,
+  ]).toString();
 const spkiSha256 = (pem: string) =>
-  createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  createHash('sha256')
+    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 const token = async (keyPem = key.keyPem, certPem = cert) => {
   const chain = (await api.get<string>('/v1/ca/certificate')).body;
   return agentToken({ agentId: id, zone: 'agents.internal.', keyPem, certificatePem: certPem + chain });
@@ -47,7 +60,18 @@ function ocsp(certPem: string): string {
   try {
     return execFileSync(
       'openssl',
-      ['ocsp', '-issuer', join(dir, 'issuing.pem'), '-cert', file('subject.pem', certPem), '-url', `${s.url}/v1/ca/ocsp`, '-CAfile', join(dir, 'root.pem'), '-no_nonce'],
+      [
+        'ocsp',
+        '-issuer',
+        join(dir, 'issuing.pem'),
+        '-cert',
+        file('subject.pem', certPem),
+        '-url',
+        `${s.url}/v1/ca/ocsp`,
+        '-CAfile',
+        join(dir, 'root.pem'),
+        '-no_nonce',
+      ],
       { stdio: 'pipe' },
     ).toString();
   } catch (e) {
@@ -65,7 +89,14 @@ describe('CA through the running server', () => {
     id = real.body.id;
     const a = await api.post<{ certificate: string }>(`/v1/agents/${id}/approve`, {}, s.adminToken);
     cert = a.body.certificate;
-    const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'chain.pem'), file('leaf.pem', cert)]).toString();
+    const out = execFileSync('openssl', [
+      'verify',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'chain.pem'),
+      file('leaf.pem', cert),
+    ]).toString();
     expect(out).toContain('OK');
     const chain = readFileSync(join(dir, 'chain.pem'), 'utf8');
     file('issuing.pem', chain.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/)![0]);
@@ -101,7 +132,9 @@ describe('CA through the running server', () => {
 
   it('revocation by the agent reaches CRL, OCSP, DNS, resolve and authentication within a second', async () => {
     const old = await token();
-    const before = (await api.get<{ results: { id: string }[] }>('/v1/resolve?q=vault%20agent&k=5')).body.results.map((r) => r.id);
+    const before = (await api.get<{ results: { id: string }[] }>('/v1/resolve?q=vault%20agent&k=5')).body.results.map(
+      (r) => r.id,
+    );
     expect(before).toContain(id);
     const r = await api.post(`/v1/agents/${id}/revoke`, { reason: 'keyCompromise' }, await token());
     expect(r.status).toBe(200);
@@ -111,11 +144,16 @@ describe('CA through the running server', () => {
     const crlFile = join(dir, 'crl.der');
     writeFileSync(crlFile, Buffer.from(await crl.arrayBuffer()));
     execFileSync('openssl', ['crl', '-inform', 'DER', '-in', crlFile, '-out', join(dir, 'crl.pem')]);
-    const v = execFileSync('sh', ['-c', `openssl verify -crl_check -CRLfile ${join(dir, 'crl.pem')} -CAfile ${join(dir, 'root.pem')} -untrusted ${join(dir, 'chain.pem')} ${file('revoked.pem', cert)} 2>&1 || true`]).toString();
+    const v = execFileSync('sh', [
+      '-c',
+      `openssl verify -crl_check -CRLfile ${join(dir, 'crl.pem')} -CAfile ${join(dir, 'root.pem')} -untrusted ${join(dir, 'chain.pem')} ${file('revoked.pem', cert)} 2>&1 || true`,
+    ]).toString();
     expect(v).toContain('certificate revoked');
     expect(ocsp(cert)).toMatch(/: revoked[\s\S]*Reason: keyCompromise/);
     expect(dig('SRV', `_a2a._tcp.${fqdn}`)).toBe('');
-    const after = (await api.get<{ results: { id: string }[] }>('/v1/resolve?q=vault%20agent&k=5')).body.results.map((x) => x.id);
+    const after = (await api.get<{ results: { id: string }[] }>('/v1/resolve?q=vault%20agent&k=5')).body.results.map(
+      (x) => x.id,
+    );
     expect(after).not.toContain(id);
     expect((await api.post(`/v1/agents/${id}/heartbeat`, {}, old)).status).toBe(401);
     const renew = await api.post(`/v1/agents/${id}/renew`, { csr: opensslCsr(fqdn).csrPem }, s.adminToken);
@@ -123,7 +161,10 @@ describe('CA through the running server', () => {
   });
 
   it('never certifies a key revoked for keyCompromise again, even under another name', async () => {
-    const r = await api.post<{ code: string; detail: string }>('/v1/agents', { card: card('vault2'), csr: csrFor(key.dir, 'vault2.agents.internal') });
+    const r = await api.post<{ code: string; detail: string }>('/v1/agents', {
+      card: card('vault2'),
+      csr: csrFor(key.dir, 'vault2.agents.internal'),
+    });
     expect(r.status).toBe(400);
     expect(r.body.detail).toMatch(/compromise/i);
   });
@@ -131,19 +172,29 @@ describe('CA through the running server', () => {
   it('`ans ca rotate` keeps issued certificates valid and issues from the new intermediate', async () => {
     const k = opensslCsr('other.agents.internal');
     const reg = await api.post<{ id: string }>('/v1/agents', { card: card('other'), csr: k.csrPem });
-    const before = (await api.post<{ certificate: string }>(`/v1/agents/${reg.body.id}/approve`, {}, s.adminToken)).body.certificate;
+    const before = (await api.post<{ certificate: string }>(`/v1/agents/${reg.body.id}/approve`, {}, s.adminToken)).body
+      .certificate;
     const rot = await runCli(['ca', 'rotate', '--server', s.url, '--token', s.adminToken]);
     expect(rot.stderr).toBe('');
     expect(rot.stdout).toContain('rotated');
     await runCli(['ca', 'export', '--out', dir, '--server', s.url]);
     const verify = (pem: string) =>
-      execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'chain.pem'), file('x.pem', pem)]).toString();
+      execFileSync('openssl', [
+        'verify',
+        '-CAfile',
+        join(dir, 'root.pem'),
+        '-untrusted',
+        join(dir, 'chain.pem'),
+        file('x.pem', pem),
+      ]).toString();
     expect(verify(before)).toContain('OK');
     const k2 = opensslCsr('newer.agents.internal');
     const reg2 = await api.post<{ id: string }>('/v1/agents', { card: card('newer'), csr: k2.csrPem });
-    const after = (await api.post<{ certificate: string }>(`/v1/agents/${reg2.body.id}/approve`, {}, s.adminToken)).body.certificate;
+    const after = (await api.post<{ certificate: string }>(`/v1/agents/${reg2.body.id}/approve`, {}, s.adminToken)).body
+      .certificate;
     expect(verify(after)).toContain('OK');
-    const aki = (pem: string) => execFileSync('openssl', ['x509', '-noout', '-ext', 'authorityKeyIdentifier'], { input: pem }).toString();
+    const aki = (pem: string) =>
+      execFileSync('openssl', ['x509', '-noout', '-ext', 'authorityKeyIdentifier'], { input: pem }).toString();
     expect(aki(after)).not.toBe(aki(before));
   });
 });

@@ -37,7 +37,9 @@ describe('first start', () => {
     const m = await api.get('/metrics');
     expect(String(m.body)).toContain('ans_http_request_duration_seconds');
     const doc = await api.get<{ paths: Record<string, unknown> }>('/docs/json');
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/agents', '/v1/agents/{id}/approve', '/v1/resolve']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/agents', '/v1/agents/{id}/approve', '/v1/resolve']),
+    );
   });
 });
 
@@ -76,14 +78,23 @@ describe('register -> approve -> use -> deregister', () => {
     certPem = c.body.certificate;
     chainPem = (await api.get<string>('/v1/ca/certificate')).body;
     expect(opensslVerify(chainPem, certPem).ok).toBe(true);
-    const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName,extendedKeyUsage'], { input: certPem }).toString();
+    const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName,extendedKeyUsage'], {
+      input: certPem,
+    }).toString();
     expect(text).toContain(`DNS:${fqdn}`);
     expect(text).toContain(`URI:ans://v1.0.0.${fqdn}`);
     expect(text).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
   });
 
   it('publishes the agent in DNS (SRV, TXT) once approved', async () => {
-    const srv = execFileSync('dig', ['@127.0.0.1', '-p', String(s.dnsPort), '+short', 'SRV', `_a2a._tcp.${fqdn}`]).toString();
+    const srv = execFileSync('dig', [
+      '@127.0.0.1',
+      '-p',
+      String(s.dnsPort),
+      '+short',
+      'SRV',
+      `_a2a._tcp.${fqdn}`,
+    ]).toString();
     expect(srv.trim()).not.toBe('');
     expect(srv).toContain('8443');
     const txt = execFileSync('dig', ['@127.0.0.1', '-p', String(s.dnsPort), '+short', 'TXT', fqdn]).toString();
@@ -124,7 +135,11 @@ describe('register -> approve -> use -> deregister', () => {
       version: '1.1.0',
       skills: [...card('weather').skills, { id: 'alerts', name: 'Alerts', description: 'Severe weather alerts' }],
     });
-    const up = await api.put<{ version: string; certificate?: unknown }>(`/v1/agents/${id}`, { card: v11 }, await tok());
+    const up = await api.put<{ version: string; certificate?: unknown }>(
+      `/v1/agents/${id}`,
+      { card: v11 },
+      await tok(),
+    );
     expect(up.status).toBe(200);
     expect(up.body.version).toBe('1.1.0');
     expect(up.body.certificate).toBeUndefined();
@@ -139,9 +154,15 @@ describe('register -> approve -> use -> deregister', () => {
 
   it('takes an incompatible change with a new major version and issues a new certificate', async () => {
     const v2 = card('weather', { version: '2.0.0' });
-    const up = await api.put<{ version: string; certificate: { certificate: string } }>(`/v1/agents/${id}`, { card: v2 }, await tok());
+    const up = await api.put<{ version: string; certificate: { certificate: string } }>(
+      `/v1/agents/${id}`,
+      { card: v2 },
+      await tok(),
+    );
     expect(up.status).toBe(200);
-    const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: up.body.certificate.certificate }).toString();
+    const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], {
+      input: up.body.certificate.certificate,
+    }).toString();
     expect(text).toContain(`URI:ans://v2.0.0.${fqdn}`);
     certPem = up.body.certificate.certificate;
     const full = await api.get<{ versions: { version: string }[] }>(`/v1/agents/${id}`, s.adminToken);
@@ -161,21 +182,39 @@ describe('register -> approve -> use -> deregister', () => {
   });
 
   it('rejects: `ans admin reject` moves a pending agent to rejected and frees its label', async () => {
-    const r = await api.post<{ id: string }>('/v1/agents', { card: card('rainy'), csr: opensslCsr('rainy.agents.internal').csrPem });
-    const out = await runCli(['admin', 'reject', r.body.id, '--reason', 'not ours', '--server', s.url, '--token', s.adminToken]);
+    const r = await api.post<{ id: string }>('/v1/agents', {
+      card: card('rainy'),
+      csr: opensslCsr('rainy.agents.internal').csrPem,
+    });
+    const out = await runCli([
+      'admin',
+      'reject',
+      r.body.id,
+      '--reason',
+      'not ours',
+      '--server',
+      s.url,
+      '--token',
+      s.adminToken,
+    ]);
     expect(out.code).toBe(0);
     expect((await api.get<{ status: string }>(`/v1/agents/${r.body.id}`)).body.status).toBe('rejected');
     const approve = await api.post<{ code: string }>(`/v1/agents/${r.body.id}/approve`, {}, s.adminToken);
     expect(approve.status).toBe(409);
     expect(approve.body.code).toBe('ANS_ERR_ILLEGAL_TRANSITION');
-    expect((await api.post('/v1/agents', { card: card('rainy'), csr: opensslCsr('rainy.agents.internal').csrPem })).status).toBe(202);
+    expect(
+      (await api.post('/v1/agents', { card: card('rainy'), csr: opensslCsr('rainy.agents.internal').csrPem })).status,
+    ).toBe(202);
   });
 
   it('keeps a verifiable hash-chained audit of all of it', async () => {
     const v = await runCli(['admin', 'audit', '--verify', '--server', s.url, '--token', s.adminToken]);
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/audit chain intact: \d+ entries verified/);
-    const log = await api.get<{ entries: { action: string; subject: string }[] }>(`/v1/audit?subject=${id}`, s.adminToken);
+    const log = await api.get<{ entries: { action: string; subject: string }[] }>(
+      `/v1/audit?subject=${id}`,
+      s.adminToken,
+    );
     expect(log.body.entries.map((e) => e.action)).toEqual([
       'agent.register',
       'agent.approve',
@@ -192,7 +231,14 @@ describe('the agent CLI', () => {
     const init = await runCli(['agent', 'init', '--label', 'clock', '--dir', dir]);
     expect(init.code).toBe(0);
     expect(statSync(join(dir, 'key.pem')).mode & 0o777).toBe(0o600);
-    const reqText = execFileSync('openssl', ['req', '-in', join(dir, 'csr.pem'), '-noout', '-verify', '-subject']).toString();
+    const reqText = execFileSync('openssl', [
+      'req',
+      '-in',
+      join(dir, 'csr.pem'),
+      '-noout',
+      '-verify',
+      '-subject',
+    ]).toString();
     expect(reqText).toContain('clock.agents.internal');
     const c = JSON.parse(readFileSync(join(dir, 'card.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'card.json'), JSON.stringify({ ...c, description: 'Tells the time.' }));
@@ -206,7 +252,15 @@ describe('the agent CLI', () => {
   });
 
   it('reports errors on stderr with a non-zero exit', async () => {
-    const r = await runCli(['admin', 'approve', '00000000-0000-4000-8000-000000000000', '--server', s.url, '--token', s.adminToken]);
+    const r = await runCli([
+      'admin',
+      'approve',
+      '00000000-0000-4000-8000-000000000000',
+      '--server',
+      s.url,
+      '--token',
+      s.adminToken,
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('404 ANS_ERR_NOT_FOUND');
     const bad = await runCli(['admin', 'pending', '--server', s.url, '--token', 'ans_admin_wrong']);
@@ -221,7 +275,10 @@ describe('shutdown', () => {
     expect(await s.stop('SIGTERM')).toBe(0);
     const again = await startServer({ dataDir: s.dataDir });
     try {
-      const after = await client(again.url).get<{ agents: { id: string }[] }>('/v1/agents?limit=1000', again.adminToken);
+      const after = await client(again.url).get<{ agents: { id: string }[] }>(
+        '/v1/agents?limit=1000',
+        again.adminToken,
+      );
       expect(after.body.agents.map((a) => a.id).sort()).toEqual(list.body.agents.map((a) => a.id).sort());
       expect(again.logs.join('\n')).not.toContain('Admin token (shown once');
       expect(await again.stop('SIGINT')).toBe(0);

@@ -30,7 +30,9 @@ afterAll(async () => {
 });
 
 function dig(port: number, type: string, name: string): string {
-  return execFileSync('dig', ['@127.0.0.1', '-p', String(port), '+short', type, name]).toString().trim();
+  return execFileSync('dig', ['@127.0.0.1', '-p', String(port), '+short', type, name])
+    .toString()
+    .trim();
 }
 
 async function within(ms: number, probe: () => boolean | Promise<boolean>): Promise<boolean> {
@@ -46,11 +48,16 @@ describe('two processes sharing PostgreSQL', () => {
   it('B serves in DNS, within a second, an agent approved on A; and withdraws it when A revokes it', async () => {
     if (!hasPg) return;
     const apiA = client(a!.url);
-    const r = await apiA.post<{ id: string }>('/v1/agents', { card: card('shared'), csr: opensslCsr('shared.agents.internal').csrPem });
+    const r = await apiA.post<{ id: string }>('/v1/agents', {
+      card: card('shared'),
+      csr: opensslCsr('shared.agents.internal').csrPem,
+    });
     // The first process made the admin token; the second has none of its own.
     const ok = await apiA.post(`/v1/agents/${r.body.id}/approve`, {}, a!.adminToken);
     expect(ok.status).toBe(200);
-    expect(await within(1000, () => dig(b!.dnsPort, 'SRV', '_a2a._tcp.shared.agents.internal').includes('8443'))).toBe(true);
+    expect(await within(1000, () => dig(b!.dnsPort, 'SRV', '_a2a._tcp.shared.agents.internal').includes('8443'))).toBe(
+      true,
+    );
 
     const rev = await client(b!.url).post(`/v1/agents/${r.body.id}/revoke`, { reason: 'keyCompromise' }, a!.adminToken);
     expect(rev.status).toBe(200);

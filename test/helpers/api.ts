@@ -8,14 +8,22 @@ export interface Res<T = Record<string, unknown>> {
 
 /** A thin real-HTTP client for tests. */
 export function client(base: string) {
-  const req = async <T = Record<string, unknown>>(method: string, path: string, init: { body?: unknown; raw?: string; bearer?: string; headers?: Record<string, string> } = {}): Promise<Res<T>> => {
+  const req = async <T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    init: { body?: unknown; raw?: string; bearer?: string; headers?: Record<string, string> } = {},
+  ): Promise<Res<T>> => {
     const headers: Record<string, string> = { ...init.headers };
     if (init.body !== undefined || init.raw !== undefined) headers['content-type'] ??= 'application/json';
     if (init.bearer) headers['authorization'] = `Bearer ${init.bearer}`;
     const r = await fetch(base + path, {
       method,
       headers,
-      ...(init.raw !== undefined ? { body: init.raw } : init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+      ...(init.raw !== undefined
+        ? { body: init.raw }
+        : init.body !== undefined
+          ? { body: JSON.stringify(init.body) }
+          : {}),
     });
     const text = await r.text();
     let body: unknown = text;
@@ -24,8 +32,10 @@ export function client(base: string) {
   };
   return {
     get: <T = Record<string, unknown>>(p: string, bearer?: string) => req<T>('GET', p, bearer ? { bearer } : {}),
-    post: <T = Record<string, unknown>>(p: string, body?: unknown, bearer?: string) => req<T>('POST', p, { body: body ?? {}, ...(bearer ? { bearer } : {}) }),
-    put: <T = Record<string, unknown>>(p: string, body: unknown, bearer?: string) => req<T>('PUT', p, { body, ...(bearer ? { bearer } : {}) }),
+    post: <T = Record<string, unknown>>(p: string, body?: unknown, bearer?: string) =>
+      req<T>('POST', p, { body: body ?? {}, ...(bearer ? { bearer } : {}) }),
+    put: <T = Record<string, unknown>>(p: string, body: unknown, bearer?: string) =>
+      req<T>('PUT', p, { body, ...(bearer ? { bearer } : {}) }),
     del: <T = Record<string, unknown>>(p: string, bearer?: string) => req<T>('DELETE', p, bearer ? { bearer } : {}),
     req,
   };

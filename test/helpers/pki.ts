@@ -14,14 +14,28 @@ const GENKEY: Record<TestKeyType, string[]> = {
 };
 
 /** A key and a CSR made with the openssl binary, as an operator following README would. */
-export function opensslCsr(fqdn: string, opts: { keyType?: TestKeyType; sans?: string[]; cn?: string } = {}): { keyPem: string; csrPem: string; dir: string } {
+export function opensslCsr(
+  fqdn: string,
+  opts: { keyType?: TestKeyType; sans?: string[]; cn?: string } = {},
+): { keyPem: string; csrPem: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ans-csr-'));
   const key = join(dir, 'key.pem');
   execFileSync('openssl', ['genpkey', ...GENKEY[opts.keyType ?? 'p256'], '-out', key], { stdio: 'pipe' });
   const sans = (opts.sans ?? [fqdn]).map((s) => `DNS:${s}`).join(',');
   execFileSync(
     'openssl',
-    ['req', '-new', '-key', key, '-subj', `/CN=${opts.cn ?? fqdn}`, '-addext', `subjectAltName=${sans}`, '-out', join(dir, 'csr.pem')],
+    [
+      'req',
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      `/CN=${opts.cn ?? fqdn}`,
+      '-addext',
+      `subjectAltName=${sans}`,
+      '-out',
+      join(dir, 'csr.pem'),
+    ],
     { stdio: 'pipe' },
   );
   return { keyPem: readFileSync(key, 'utf8'), csrPem: readFileSync(join(dir, 'csr.pem'), 'utf8'), dir };
@@ -35,9 +49,21 @@ export function opensslVerify(chainPem: string, certPem: string, extra: string[]
   writeFileSync(join(dir, 'untrusted.pem'), blocks.slice(0, -1).join('\n'));
   writeFileSync(join(dir, 'leaf.pem'), certPem);
   try {
-    const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'untrusted.pem'), ...extra, join(dir, 'leaf.pem')], {
-      stdio: 'pipe',
-    }).toString();
+    const out = execFileSync(
+      'openssl',
+      [
+        'verify',
+        '-CAfile',
+        join(dir, 'root.pem'),
+        '-untrusted',
+        join(dir, 'untrusted.pem'),
+        ...extra,
+        join(dir, 'leaf.pem'),
+      ],
+      {
+        stdio: 'pipe',
+      },
+    ).toString();
     return { ok: true, out };
   } catch (e) {
     const err = e as { stdout?: Buffer; stderr?: Buffer };

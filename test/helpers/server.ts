@@ -26,7 +26,9 @@ export function tempDir(prefix = 'ans-test-'): string {
  * Starts a real `ans serve` as a child process on free ports and waits for its 'ANS is up'
  * log line. Uses the cheap hash embedder unless the caller asks otherwise.
  */
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<RunningServer> {
+export async function startServer(
+  opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const httpPort = await freePort();
   const dnsPort = await freePort();
@@ -81,7 +83,9 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
     dnsPort,
     dataDir,
     // A second process on a shared PostgreSQL has no token file of its own.
-    adminToken: existsSync(join(dataDir, 'admin.token')) ? readFileSync(join(dataDir, 'admin.token'), 'utf8').trim() : '',
+    adminToken: existsSync(join(dataDir, 'admin.token'))
+      ? readFileSync(join(dataDir, 'admin.token'), 'utf8').trim()
+      : '',
     proc,
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
@@ -93,7 +97,10 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
 }
 
 /** Runs the `ans` CLI and returns its exit code and output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
     const p = spawn(process.execPath, [ANS_BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';

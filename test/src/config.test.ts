@@ -20,7 +20,12 @@ describe('config', () => {
   });
 
   it('takes flags over ANS_* env over defaults, and lists from comma-separated env', () => {
-    const env = { ANS_HTTP_PORT: '9000', ANS_DNS_PORT: '5353', ANS_NOTIFY: '127.0.0.1:53, 127.0.0.2:53', DATABASE_URL: 'postgres://x/y' };
+    const env = {
+      ANS_HTTP_PORT: '9000',
+      ANS_DNS_PORT: '5353',
+      ANS_NOTIFY: '127.0.0.1:53, 127.0.0.2:53',
+      DATABASE_URL: 'postgres://x/y',
+    };
     const c = buildConfig({ httpPort: '9100' }, env);
     expect(c.httpPort).toBe(9100);
     expect(c.dnsPort).toBe(5353);

@@ -51,7 +51,11 @@ describe.each(backends)('store on %s', (name, open) => {
       });
       await feed.start(await currentSeq(db), 50);
       const a = await db.transaction((tx) => recordChange(tx, 'agent', 'x', 'agent.changed'));
-      await db.transaction((tx) => recordChange(tx, 'agent', 'gone', 'agent.changed').then(() => Promise.reject(new Error('no')))).catch(() => undefined);
+      await db
+        .transaction((tx) =>
+          recordChange(tx, 'agent', 'gone', 'agent.changed').then(() => Promise.reject(new Error('no'))),
+        )
+        .catch(() => undefined);
       const b = await db.transaction((tx) => recordChange(tx, 'agent', 'y', 'agent.changed'));
       feed.poke();
       await feed.waitFor(b);
