@@ -14,7 +14,8 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { recordChange } from '../src/events/index.js';
 import type { Db, Queryable } from '../src/store/index.js';
-import { buildCrl } from './crl.js';
+import { assembleCrl, encodeEntry } from './crl.js';
+import { TAG, enc, tlv } from './der.js';
 import { CaErrors } from './errors.js';
 import { issuingCertificate, rootCertificate } from './hierarchy.js';
 import { decryptKey, encryptKey, generateCaKey, publicSpkiDer } from './keys.js';
@@ -48,7 +49,7 @@ import {
   serialToInteger,
   sha1,
   sha256,
-  signTbs,
+  signBytes,
   signingKey,
   toPem,
   verifyBytes,
@@ -63,11 +64,17 @@ const BACKDATE_MS = 60_000;
 /** A cached CRL is rebuilt at least this often even with no change; nextUpdate is further out. */
 const CRL_REBUILD_MS = 3600_000;
 const CRL_VALIDITY_MS = DAY;
+/** CRL entries encoded and stored per statement. */
+const CRL_FILL_BATCH = 20_000;
 /** OCSP answers are valid for an hour; nonce-less ones are cached for a minute. */
 const OCSP_VALIDITY_MS = 3600_000;
 const OCSP_CACHE_MS = 60_000;
 const MAX_STATUS_CACHE = 100_000;
 const MAX_LEAF_CACHE = 20_000;
+/** Certificates per group insert. */
+const MAX_INSERT_GROUP = 256;
+/** More revocations than this since the last look: drop every cached status instead. */
+const MAX_TARGETED_INVALIDATION = 1000;
 
 interface Issuer {
   id: string;
@@ -83,6 +90,8 @@ interface Issuer {
   ocsp: OcspIssuer;
   /** Extensions every leaf of this issuer carries, built once. */
   leafExts: { aki: pkijs.Extension; crlDp: pkijs.Extension; aia: pkijs.Extension };
+  /** leafExts and the other constant TBS parts, DER-encoded on first use. */
+  leafTpl?: LeafTemplate;
 }
 
 interface Status {
@@ -166,9 +175,13 @@ export class CertificateAuthority {
   private readonly statusCache = new Map<string, Status>();
   private readonly leafCache = new Map<string, Leaf>();
   private readonly crlCache = new Map<string, { gen: number; builtAt: number; der: Promise<Uint8Array> }>();
-  private readonly ocspCache = new Map<string, { gen: number; at: number; der: Uint8Array }>();
+  /** Pre-produced nonce-less answers by request bytes; valid while `status` is the cached one. */
+  private readonly ocspCache = new Map<string, { gen: number; at: number; der: Uint8Array; serial: string; status: Status }>();
   /** Serials whose nonce-less OCSP answer is in the store, with the state stored. */
   private readonly ocspPersisted = new Map<string, { revoked: boolean; at: number }>();
+
+  private readonly insertQueue: { row: repo.NewCert; resolve: (r: repo.InsertResult) => void; reject: (e: unknown) => void }[] = [];
+  private inserting = false;
 
   readonly stats: CaStats = { issued: 0, revoked: 0, ocspResponses: 0, crlBuilds: 0, lastCrlBuildMs: 0 };
 
@@ -405,7 +418,6 @@ export class CertificateAuthority {
     } else {
       this.cacheGen++;
       this.statusCache.delete(serial);
-      this.ocspCache.delete(serial);
       this.crlCache.clear();
     }
     this.checkedAt = 0;
@@ -418,8 +430,24 @@ export class CertificateAuthority {
       this.checking = (async () => {
         const v = await repo.caVersion(this.db);
         this.checkedAt = Date.now();
-        if (v.generation !== this.version.generation) this.load(await repo.loadKeys(this.db));
-        if (v.revocations !== this.version.revocations || v.generation !== this.version.generation) this.clearCaches();
+        const old = this.version;
+        if (v.generation !== old.generation) {
+          this.load(await repo.loadKeys(this.db));
+          this.clearCaches();
+        } else if (v.revocations !== old.revocations) {
+          // Only the certificates revoked since our last look lose their cached status (and
+          // with it their pre-produced OCSP answers); the CRL is rebuilt.
+          const changed = old.revocations < 0 || v.revocations < old.revocations ? null : await repo.revokedSince(this.db, old.revocations, MAX_TARGETED_INVALIDATION);
+          // Every bump through this code stamps at least one row; fewer rows than bumps means
+          // someone revoked by other means (SQL by hand): drop everything to be safe.
+          if (changed === null || changed.length < v.revocations - old.revocations) {
+            this.clearCaches();
+          } else {
+            this.cacheGen++;
+            for (const s of changed) this.statusCache.delete(s);
+            this.crlCache.clear();
+          }
+        }
         this.version = v;
       })().finally(() => {
         this.checking = undefined;
@@ -481,7 +509,6 @@ export class CertificateAuthority {
     tx?: Queryable,
   ): Promise<IssuedCertificate> {
     const issuer = this.signingIssuer();
-    const q = tx ?? this.db;
     const fqdn = normalizeName(req.fqdn);
     // The keyCompromise bar is checked by the INSERT itself (one round trip).
     const parsed = checkCsrPure(req.csrPem, { fqdn, zone: this.zone });
@@ -489,11 +516,11 @@ export class CertificateAuthority {
     const now = this.now().getTime();
     const notBefore = wholeSeconds(new Date(now - BACKDATE_MS));
     const notAfter = wholeSeconds(new Date(Math.min(now + this.validityDays * DAY, issuer.notAfter.getTime())));
-    const rsa = parsed.publicKey?.asymmetricKeyType === 'rsa';
+    const rsa = parsed.key.kind === 'RSA';
     for (let attempt = 0; ; attempt++) {
       const serial = randomSerial();
-      const der = signLeaf(issuer, { serial, spki: parsed.spki, fqdn, uri, notBefore, notAfter, rsa });
-      const inserted = await repo.insertCert(q, {
+      const der = signLeaf(issuer, { serial, spkiDer: parsed.spkiDer, keyBits: parsed.keyBits, fqdn, uri, notBefore, notAfter, rsa });
+      const row = {
         serial,
         subjectId: req.subjectId,
         fqdn,
@@ -502,14 +529,50 @@ export class CertificateAuthority {
         spkiSha256: parsed.spkiSha256,
         notBefore,
         notAfter,
-      });
+      };
+      // In a caller's transaction: its own statement. Otherwise through the group insert.
+      const inserted = tx ? await repo.insertCert(tx, row) : await this.insertGrouped(row);
       if (inserted === 'compromised') throw CaErrors.keyCompromised();
       if (inserted === 'ok') {
         this.stats.issued++;
+        // Outside a caller's transaction the row is committed: its status is known.
+        if (tx === undefined) {
+          if (this.statusCache.size >= MAX_STATUS_CACHE) this.statusCache.clear();
+          this.statusCache.set(serial, { subjectId: req.subjectId, fqdn, issuerId: issuer.id, notBefore, notAfter, revokedAt: null, reason: null });
+        }
         return { serial, pem: toPem('CERTIFICATE', der), chainPem: this.chainOf(issuer), notBefore, notAfter, spkiSha256: parsed.spkiSha256 };
       }
       // A 128-bit collision: practically never; the unique key guarantees no reuse anyway.
       if (attempt >= 3) throw new Error('could not allocate a fresh certificate serial');
+    }
+  }
+
+  /**
+   * Group insert: while one INSERT is running, the certificates that concurrent issue() calls
+   * sign meanwhile queue up and go into the store together in the next statement (one round
+   * trip and one commit for all of them). A lone caller is inserted at once, as before.
+   */
+  private async insertGrouped(row: repo.NewCert): Promise<repo.InsertResult> {
+    return new Promise((resolve, reject) => {
+      this.insertQueue.push({ row, resolve, reject });
+      if (!this.inserting) void this.drainInserts();
+    });
+  }
+
+  private async drainInserts(): Promise<void> {
+    this.inserting = true;
+    try {
+      while (this.insertQueue.length > 0) {
+        const batch = this.insertQueue.splice(0, MAX_INSERT_GROUP);
+        try {
+          const res = batch.length === 1 ? [await repo.insertCert(this.db, batch[0]!.row)] : await repo.insertCerts(this.db, batch.map((b) => b.row));
+          batch.forEach((b, i) => b.resolve(res[i]!));
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+        }
+      }
+    } finally {
+      this.inserting = false;
     }
   }
 
@@ -558,7 +621,7 @@ export class CertificateAuthority {
     const at = wholeSeconds(this.now());
     const serials = await this.inTx(tx, async (q) => {
       const s = await repo.revokeSubject(q, subjectId, at, reason);
-      if (s.length > 0) await this.recordRevocations(q, s);
+      if (s.length > 0) await this.recordRevocations(q, s, at, reason);
       return s;
     });
     for (const s of serials) this.invalidate(s);
@@ -576,14 +639,16 @@ export class CertificateAuthority {
         if (await repo.certBySerial(q, s)) throw CaErrors.alreadyRevoked(s);
         throw CaErrors.unknownSerial(s);
       }
-      await this.recordRevocations(q, [s]);
+      await this.recordRevocations(q, [s], at, reason);
     });
     this.invalidate(s);
     this.stats.revoked++;
   }
 
-  private async recordRevocations(q: Queryable, serials: readonly string[]): Promise<void> {
-    await repo.bumpRevocations(q);
+  private async recordRevocations(q: Queryable, serials: readonly string[], revokedAt: Date, reason: RevocationReason): Promise<void> {
+    // The CRL entry is encoded once, here; CRL builds only concatenate stored entries.
+    const entries = serials.map((serial) => Buffer.from(encodeEntry({ serial, revokedAt, reason })).toString('hex'));
+    await repo.bumpRevocations(q, serials, entries);
     for (const s of serials) await recordChange(q, 'certificate', s, 'certificate.revoked');
   }
 
@@ -696,11 +761,24 @@ export class CertificateAuthority {
       if (stored && stored.epoch === revocations && stored.nextUpdate.getTime() > now.getTime()) return stored.der;
       throw CaErrors.noPassphrase();
     }
-    const entries = await repo.revokedOf(this.db, issuer.id, now);
+    // Entries revoked since the last build are encoded once and kept with their row; the CRL
+    // is then the stored entries, concatenated by the database, under a fresh TBS head.
+    let entries: Awaited<ReturnType<typeof repo.crlEntries>>;
+    for (let attempt = 0; ; attempt++) {
+      const fresh = await repo.revokedWithoutEntry(this.db, issuer.id, now);
+      for (let i = 0; i < fresh.length; i += CRL_FILL_BATCH) {
+        const batch = fresh.slice(i, i + CRL_FILL_BATCH);
+        await repo.saveCrlEntries(this.db, batch.map((e) => e.serial), batch.map((e) => Buffer.from(encodeEntry(e)).toString('hex')));
+      }
+      entries = await repo.crlEntries(this.db, issuer.id, now);
+      if (entries.missing === 0) break;
+      // Revoked between the two statements: encode those too.
+      if (attempt >= 3) throw new Error('CRL entries keep changing while the CRL is built');
+    }
     const crlNumber = await repo.nextCrlNumber(this.db);
     const thisUpdate = wholeSeconds(now);
     const nextUpdate = wholeSeconds(new Date(now.getTime() + CRL_VALIDITY_MS));
-    const der = buildCrl({ name: issuer.cert.subject, ski: issuer.ski, signer: issuer.signer }, { crlNumber, thisUpdate, nextUpdate, entries });
+    const der = assembleCrl({ name: issuer.cert.subject, ski: issuer.ski, signer: issuer.signer }, { crlNumber, thisUpdate, nextUpdate }, entries.der, entries.count);
     await repo.saveCrl(this.db, issuer.id, { crlNumber, epoch: revocations, thisUpdate, nextUpdate, der });
     this.stats.crlBuilds++;
     this.stats.lastCrlBuildMs = Date.now() - started;
@@ -709,27 +787,36 @@ export class CertificateAuthority {
 
   // ------------------------------------------------------------------ OCSP
 
-  /** RFC 6960 answer to a DER OCSPRequest; never throws. */
+  /**
+   * RFC 6960 answer to a DER OCSPRequest; never throws. A request without a nonce for one
+   * certificate gets a pre-produced answer (RFC 5019 lightweight profile) for up to a minute,
+   * looked up by the request bytes before any decoding; it is dropped as soon as that
+   * certificate's cached status is (a revocation anywhere deletes it, see fresh()).
+   */
   async ocsp(requestDer: Uint8Array): Promise<Uint8Array> {
     try {
       await this.fresh();
+      const key = requestDer.byteLength <= 512 ? Buffer.from(requestDer.buffer, requestDer.byteOffset, requestDer.byteLength).toString('latin1') : undefined;
+      if (key !== undefined) {
+        const hit = this.ocspCache.get(key);
+        if (hit && Date.now() - hit.at < OCSP_CACHE_MS && this.statusCache.get(hit.serial) === hit.status) {
+          return hit.der;
+        }
+      }
       const parsed = parseOcspRequest(requestDer, this.issuers.map((i) => i.ocsp));
       if (!parsed.ok) return ocspError(parsed.status);
       const issuer = this.issuerById(parsed.issuer.id)!;
       const gen = this.cacheGen;
       const single = parsed.items.length === 1 && !parsed.nonce ? parsed.items[0]!.serial : undefined;
-      if (single !== undefined) {
-        const hit = this.ocspCache.get(single);
-        if (hit && hit.gen === gen && Date.now() - hit.at < OCSP_CACHE_MS) return hit.der;
-      }
       const answers: OcspAnswer[] = [];
       for (const item of parsed.items) answers.push({ item, status: await this.certState(item.serial, issuer.id) });
       if (!issuer.signer) return await this.storedOcsp(answers);
       const der = buildOcspResponse({ ...issuer.ocsp, signer: issuer.signer }, answers, this.now(), OCSP_VALIDITY_MS, parsed.nonce);
       this.stats.ocspResponses++;
-      if (single !== undefined && gen === this.cacheGen) {
-        this.ocspCache.set(single, { gen, at: Date.now(), der });
-        if (this.ocspCache.size > MAX_LEAF_CACHE) this.ocspCache.clear();
+      const status = single !== undefined ? this.statusCache.get(single) : undefined;
+      if (single !== undefined && key !== undefined && status && gen === this.cacheGen) {
+        if (this.ocspCache.size >= MAX_LEAF_CACHE) this.ocspCache.clear();
+        this.ocspCache.set(key, { gen, at: Date.now(), der, serial: single, status });
         await this.persistOcsp(single, answers[0]!.status, der);
       }
       return der;
@@ -778,7 +865,9 @@ export class CertificateAuthority {
 
 interface LeafParams {
   serial: string;
-  spki: pkijs.PublicKeyInfo;
+  /** Canonical DER SubjectPublicKeyInfo and its subjectPublicKey bits. */
+  spkiDer: Uint8Array;
+  keyBits: Uint8Array;
   fqdn: string;
   uri: string | undefined;
   notBefore: Date;
@@ -786,31 +875,88 @@ interface LeafParams {
   rsa: boolean;
 }
 
-function signLeaf(issuer: Issuer & { signer: SigningKey }, p: LeafParams): Uint8Array {
+/** The constant parts of every leaf TBS of one issuer, DER-encoded once (by asn1js/pkijs). */
+interface LeafTemplate {
+  version: Uint8Array;
+  sigAlg: Uint8Array;
+  issuerName: Uint8Array;
+  /** basicConstraints, keyUsage (plain / RSA), extKeyUsage. */
+  bc: Uint8Array;
+  kuSig: Uint8Array;
+  kuRsa: Uint8Array;
+  eku: Uint8Array;
+  aki: Uint8Array;
+  crlDp: Uint8Array;
+  aia: Uint8Array;
+  emptyName: Uint8Array;
+}
+
+const BC_LEAF_DER = enc(BC_LEAF);
+const KU_SIG_DER = enc(KU_SIG);
+const KU_RSA_DER = enc(KU_RSA);
+const EKU_DER = enc(EKU);
+const V3_DER = enc(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Integer({ value: 2 })] }));
+
+function leafTemplate(issuer: Issuer & { signer: SigningKey }): LeafTemplate {
+  if (!issuer.leafTpl) {
+    issuer.leafTpl = {
+      version: V3_DER,
+      sigAlg: enc(issuer.signer.algorithm),
+      issuerName: enc(issuer.cert.subject),
+      bc: BC_LEAF_DER,
+      kuSig: KU_SIG_DER,
+      kuRsa: KU_RSA_DER,
+      eku: EKU_DER,
+      aki: enc(issuer.leafExts.aki),
+      crlDp: enc(issuer.leafExts.crlDp),
+      aia: enc(issuer.leafExts.aia),
+      emptyName: enc(new pkijs.RelativeDistinguishedNames()),
+    };
+  }
+  return issuer.leafTpl;
+}
+
+/**
+ * The leaf's TBSCertificate: the same structure, field order and encodings the pkijs
+ * Certificate builder produces (test/ca/fastpath.test.ts compares them byte for byte), but the
+ * constant parts come pre-encoded from the issuer's template and only serial, validity,
+ * subject, key, SKI and SAN are encoded per certificate.
+ */
+export function leafTbs(issuer: Issuer & { signer: SigningKey }, p: LeafParams): Uint8Array {
+  const t = leafTemplate(issuer);
   // ub-common-name is 64: longer names live in the SAN only (then the SAN is critical).
   const withCn = p.fqdn.length <= 64;
   const altNames = [new pkijs.GeneralName({ type: 2, value: p.fqdn })];
   if (p.uri !== undefined) altNames.push(uriName(p.uri));
-  const cert = new pkijs.Certificate({
-    version: 2,
-    serialNumber: serialToInteger(p.serial),
-    issuer: issuer.cert.subject,
-    subject: withCn ? cnName(p.fqdn) : new pkijs.RelativeDistinguishedNames(),
-    notBefore: x509Time(p.notBefore),
-    notAfter: x509Time(p.notAfter),
-    subjectPublicKeyInfo: p.spki,
-    extensions: [
-      BC_LEAF,
-      p.rsa ? KU_RSA : KU_SIG,
-      EKU,
-      ext(OID.subjectKeyIdentifier, false, octets(keyIdentifier(p.spki))),
-      issuer.leafExts.aki,
-      ext(OID.subjectAltName, !withCn, new pkijs.AltName({ altNames })),
-      issuer.leafExts.crlDp,
-      issuer.leafExts.aia,
-    ],
-  });
-  return signTbs(cert, issuer.signer);
+  const exts = tlv(TAG.ctx(3), [
+    tlv(TAG.SEQUENCE, [
+      t.bc,
+      p.rsa ? t.kuRsa : t.kuSig,
+      t.eku,
+      enc(ext(OID.subjectKeyIdentifier, false, octets(sha1(p.keyBits)))),
+      t.aki,
+      enc(ext(OID.subjectAltName, !withCn, new pkijs.AltName({ altNames }))),
+      t.crlDp,
+      t.aia,
+    ]),
+  ]);
+  return tlv(TAG.SEQUENCE, [
+    t.version,
+    enc(serialToInteger(p.serial)),
+    t.sigAlg,
+    t.issuerName,
+    tlv(TAG.SEQUENCE, [enc(x509Time(p.notBefore)), enc(x509Time(p.notAfter))]),
+    withCn ? enc(cnName(p.fqdn)) : t.emptyName,
+    p.spkiDer,
+    exts,
+  ]);
+}
+
+function signLeaf(issuer: Issuer & { signer: SigningKey }, p: LeafParams): Uint8Array {
+  const tbs = leafTbs(issuer, p);
+  const t = leafTemplate(issuer);
+  const sig = enc(new asn1js.BitString({ valueHex: signBytes(issuer.signer, tbs).slice().buffer }));
+  return tlv(TAG.SEQUENCE, [tbs, t.sigAlg, sig]);
 }
 
 /**
@@ -823,7 +969,8 @@ export function unsafeSignLeafForTest(ca: CertificateAuthority, fqdn: string, sp
   const now = Date.now();
   const der = signLeaf(issuer, {
     serial: randomSerial(),
-    spki,
+    spkiDer: spkiDerBytes,
+    keyBits: new Uint8Array(spki.subjectPublicKey.valueBlock.valueHexView),
     fqdn,
     uri: undefined,
     notBefore: wholeSeconds(new Date(now - BACKDATE_MS)),

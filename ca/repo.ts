@@ -107,10 +107,10 @@ export async function insertKey(q: Queryable, k: KeyRow): Promise<void> {
  * same statement, so it costs no extra round trip). 'serial-taken' when the serial exists
  * (serials are never reused), 'compromised' when the key is barred.
  */
-export async function insertCert(
-  q: Queryable,
-  c: Omit<CertRow, 'revokedAt' | 'reason'>,
-): Promise<'ok' | 'serial-taken' | 'compromised'> {
+export type NewCert = Omit<CertRow, 'revokedAt' | 'reason'>;
+export type InsertResult = 'ok' | 'serial-taken' | 'compromised';
+
+export async function insertCert(q: Queryable, c: NewCert): Promise<InsertResult> {
   const rows = await q.query(
     `INSERT INTO certificates (serial, subject_id, fqdn, issuer_id, der, spki_sha256, not_before, not_after)
      SELECT $1, $2, $3, $4, $5, $6, $7, $8
@@ -120,6 +120,32 @@ export async function insertCert(
   );
   if (rows.length === 1) return 'ok';
   return (await isKeyCompromised(q, c.spkiSha256)) ? 'compromised' : 'serial-taken';
+}
+
+/** insertCert for many certificates in one statement (the same checks per row). */
+export async function insertCerts(q: Queryable, cs: readonly NewCert[]): Promise<InsertResult[]> {
+  const rows = await q.query<{ serial: string }>(
+    `INSERT INTO certificates (serial, subject_id, fqdn, issuer_id, der, spki_sha256, not_before, not_after)
+     SELECT v.serial, v.subject_id, v.fqdn, v.issuer_id, decode(v.der, 'base64'), v.spki, v.nb::timestamptz, v.na::timestamptz
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+          AS v(serial, subject_id, fqdn, issuer_id, der, spki, nb, na)
+     WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.spki_sha256 = v.spki AND c.reason = 'keyCompromise')
+     ON CONFLICT (serial) DO NOTHING RETURNING serial`,
+    [
+      cs.map((c) => c.serial),
+      cs.map((c) => c.subjectId),
+      cs.map((c) => c.fqdn),
+      cs.map((c) => c.issuerId),
+      cs.map((c) => Buffer.from(c.der.buffer, c.der.byteOffset, c.der.byteLength).toString('base64')),
+      cs.map((c) => c.spkiSha256),
+      cs.map((c) => c.notBefore.toISOString()),
+      cs.map((c) => c.notAfter.toISOString()),
+    ],
+  );
+  const ok = new Set(rows.map((r) => r.serial));
+  const out: InsertResult[] = [];
+  for (const c of cs) out.push(ok.delete(c.serial) ? 'ok' : (await isKeyCompromised(q, c.spkiSha256)) ? 'compromised' : 'serial-taken');
+  return out;
 }
 
 const CERT_COLS = 'serial, subject_id, fqdn, issuer_id, der, spki_sha256, not_before, not_after, revoked_at, reason';
@@ -169,8 +195,27 @@ export async function revokeSerial(q: Queryable, serial: string, at: Date, reaso
   return rows.length === 1;
 }
 
-export async function bumpRevocations(q: Queryable): Promise<void> {
-  await q.query('UPDATE ca_state SET revocations = revocations + 1 WHERE id = 1');
+/**
+ * Bumps the revocation counter and stamps the just-revoked rows with its new value and their
+ * DER CRL entry (one statement). The counter row stays locked until the caller commits, so a
+ * reader that sees counter c also sees every row stamped <= c.
+ */
+export async function bumpRevocations(q: Queryable, serials: readonly string[], entriesHex: readonly string[]): Promise<void> {
+  await q.query(
+    `WITH b AS (UPDATE ca_state SET revocations = revocations + 1 WHERE id = 1 RETURNING revocations)
+     UPDATE certificates c SET revoked_epoch = (SELECT revocations FROM b), crl_entry = decode(v.e, 'hex')
+     FROM unnest($1::text[], $2::text[]) AS v(s, e) WHERE c.serial = v.s`,
+    [serials, entriesHex],
+  );
+}
+
+/** Serials revoked after counter value `epoch`; null when there are more than `limit`. */
+export async function revokedSince(q: Queryable, epoch: number, limit: number): Promise<string[] | null> {
+  const rows = await q.query<{ serial: string }>(
+    'SELECT serial FROM certificates WHERE revoked_epoch > $1 LIMIT $2',
+    [epoch, limit + 1],
+  );
+  return rows.length > limit ? null : rows.map((r) => r.serial);
 }
 
 export async function revocationEpoch(q: Queryable): Promise<number> {
@@ -184,14 +229,40 @@ export interface RevokedEntry {
   reason: RevocationReason;
 }
 
-/** Revoked, not yet expired certificates of one issuer (expired ones may leave the CRL). */
-export async function revokedOf(q: Queryable, issuerId: string, now: Date): Promise<RevokedEntry[]> {
+/** Revoked, unexpired certificates of one issuer whose CRL entry has not been encoded yet. */
+export async function revokedWithoutEntry(q: Queryable, issuerId: string, now: Date): Promise<RevokedEntry[]> {
   const rows = await q.query<{ serial: string; revoked_at: Date | string; reason: RevocationReason }>(
     `SELECT serial, revoked_at, reason FROM certificates
-     WHERE issuer_id = $1 AND revoked_at IS NOT NULL AND not_after > $2 ORDER BY serial`,
+     WHERE issuer_id = $1 AND revoked_at IS NOT NULL AND not_after > $2 AND crl_entry IS NULL`,
     [issuerId, now],
   );
   return rows.map((r) => ({ serial: r.serial, revokedAt: date(r.revoked_at), reason: r.reason }));
+}
+
+/** Stores encoded CRL entries (hex, so the same SQL works on PGlite and pg). */
+export async function saveCrlEntries(q: Queryable, serials: readonly string[], entriesHex: readonly string[]): Promise<void> {
+  await q.query(
+    `UPDATE certificates c SET crl_entry = decode(v.e, 'hex')
+     FROM unnest($1::text[], $2::text[]) AS v(s, e) WHERE c.serial = v.s AND c.revoked_at IS NOT NULL`,
+    [serials, entriesHex],
+  );
+}
+
+/**
+ * The encoded entries of every revoked, unexpired certificate of one issuer, concatenated in
+ * serial order by the database (one value instead of a row per entry). `missing` counts rows
+ * whose entry is not encoded yet (revoked since the caller filled them in).
+ */
+export async function crlEntries(q: Queryable, issuerId: string, now: Date): Promise<{ count: number; missing: number; der: Uint8Array }> {
+  // base64 text crosses the driver boundary several times faster than a large bytea.
+  const rows = await q.query<{ n: string | number; m: string | number; entries: string | null }>(
+    `SELECT count(*) AS n, count(*) - count(crl_entry) AS m,
+            encode(string_agg(crl_entry, ''::bytea ORDER BY serial), 'base64') AS entries
+     FROM certificates WHERE issuer_id = $1 AND revoked_at IS NOT NULL AND not_after > $2`,
+    [issuerId, now],
+  );
+  const r = rows[0]!;
+  return { count: Number(r.n), missing: Number(r.m), der: r.entries ? new Uint8Array(Buffer.from(r.entries, 'base64')) : new Uint8Array() };
 }
 
 export async function nextCrlNumber(q: Queryable): Promise<number> {
@@ -217,21 +288,23 @@ export interface StoredCrl {
 
 export async function saveCrl(q: Queryable, issuerId: string, c: StoredCrl & { thisUpdate: Date }): Promise<void> {
   await q.query(
-    `INSERT INTO ca_crls (issuer_id, crl_number, epoch, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO ca_crls (issuer_id, crl_number, epoch, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5, decode($6, 'base64'))
      ON CONFLICT (issuer_id) DO UPDATE SET crl_number = EXCLUDED.crl_number, epoch = EXCLUDED.epoch,
        this_update = EXCLUDED.this_update, next_update = EXCLUDED.next_update, der = EXCLUDED.der
      WHERE ca_crls.crl_number < EXCLUDED.crl_number`,
-    [issuerId, c.crlNumber, c.epoch, c.thisUpdate, c.nextUpdate, Buffer.from(c.der)],
+    [issuerId, c.crlNumber, c.epoch, c.thisUpdate, c.nextUpdate, Buffer.from(c.der.buffer, c.der.byteOffset, c.der.byteLength).toString('base64')],
   );
 }
 
 export async function storedCrl(q: Queryable, issuerId: string): Promise<StoredCrl | null> {
-  const rows = await q.query<{ crl_number: string | number; epoch: string | number; next_update: Date | string; der: Uint8Array }>(
-    'SELECT crl_number, epoch, next_update, der FROM ca_crls WHERE issuer_id = $1',
+  const rows = await q.query<{ crl_number: string | number; epoch: string | number; next_update: Date | string; der: string }>(
+    "SELECT crl_number, epoch, next_update, encode(der, 'base64') AS der FROM ca_crls WHERE issuer_id = $1",
     [issuerId],
   );
   const r = rows[0];
-  return r ? { crlNumber: Number(r.crl_number), epoch: Number(r.epoch), nextUpdate: date(r.next_update), der: bytes(r.der) } : null;
+  return r
+    ? { crlNumber: Number(r.crl_number), epoch: Number(r.epoch), nextUpdate: date(r.next_update), der: new Uint8Array(Buffer.from(r.der, 'base64')) }
+    : null;
 }
 
 export async function saveOcsp(q: Queryable, serial: string, revoked: boolean, nextUpdate: Date, der: Uint8Array): Promise<void> {
