@@ -161,7 +161,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     screen: (t) => screenText(t, { maxLength: 4000 }),
     now,
-    onChange: () => feed.poke(),
+    onChange: (seq) => feed.poke(seq),
     onHeartbeat: (id, at) => directory.beat(id, at),
   });
 
@@ -209,10 +209,17 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   feed.subscribe(async (c: Change) => {
     if (c.entity === 'agent') {
       const a = await getAgent(db, c.entityId);
+      const wasActive = directory.get(c.entityId) !== undefined;
       directory.apply(a, c.entityId);
-      if (a && a.status === 'active') dns.upsert(zoneAgentOf(a), c.seq);
-      else dns.remove(c.entityId, c.seq);
-      indexAgent(c.entityId, c.seq, a ?? null);
+      if (a && a.status === 'active') {
+        dns.upsert(zoneAgentOf(a), c.seq);
+        indexAgent(c.entityId, c.seq, a);
+      } else if (wasActive || !a) {
+        dns.remove(c.entityId, c.seq);
+        indexAgent(c.entityId, c.seq, a ?? null);
+      }
+      // An agent that was never active (a pending registration, a rejection) has nothing to
+      // withdraw from DNS or the index; the catch-up path at start-up still removes blindly.
     } else if (c.entity === 'certificate') {
       ca.invalidate(c.entityId);
     } else if (c.entity === 'ca') {

@@ -2,9 +2,10 @@
  * bench/registry: register+approve pairs per second through HTTP, on PGlite and on PostgreSQL,
  * and the RSS of `ans serve` holding N agents. Prints one JSON line per figure.
  *
- *   npx tsx bench/registry/run.ts [--pairs 2000] [--agents 10000] [--concurrency 16]
+ *   npx tsx bench/registry/run.ts [--pairs 2000] [--agents 10000] [--concurrency 16] [--stores pglite,postgres]
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createKeyAndCsr } from '../../src/client/index.js';
 import { card, client } from '../../test/helpers/api.js';
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     pairs: { type: 'string', default: '2000' },
     agents: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '16' },
+    stores: { type: 'string', default: 'pglite,postgres' },
   },
 });
 const PAIRS = Number(values.pairs);
@@ -78,6 +80,11 @@ async function run(store: string, env: NodeJS.ProcessEnv) {
   }
 }
 
-await run('pglite', {});
-if (await pgAvailable()) await run('postgres', { DATABASE_URL: await freshSchemaUrl() });
-else process.stderr.write('PostgreSQL not available: skipped\n');
+const stores = (values.stores ?? '').split(',');
+process.stderr.write(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+if (stores.includes('pglite')) await run('pglite', {});
+if (stores.includes('postgres')) {
+  if (await pgAvailable()) await run('postgres', { DATABASE_URL: await freshSchemaUrl() });
+  else process.stderr.write('PostgreSQL not available: skipped\n');
+}
+process.stderr.write(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);

@@ -13,6 +13,7 @@ const CHANNEL = 'ans_changes';
 // Serialises change-row inserts so that seq order equals commit order: a reader that has seen
 // seq N can never later find a committed N-1.
 const CHANGE_LOCK = 7_264_102;
+const PAGE = 1000;
 
 /**
  * Records a change inside the caller's transaction; the feed delivers it after commit. Call it
@@ -37,6 +38,7 @@ export async function recordChange(tx: Queryable, entity: string, entityId: stri
  */
 export class ChangeFeed {
   private last = 0;
+  private requested = 0;
   private readonly handlers = new Set<ChangeHandler>();
   private running: Promise<void> | undefined;
   private again = false;
@@ -56,7 +58,9 @@ export class ChangeFeed {
   /** Starts after `fromSeq` (the newest seq the projections were built at). */
   async start(fromSeq: number, pollMs = 1000): Promise<void> {
     this.last = fromSeq;
-    this.unlisten = await this.db.listen(CHANNEL, () => this.poke());
+    this.requested = fromSeq;
+    // Our own commits poke the feed directly; a notification for a seq already delivered is ours.
+    this.unlisten = await this.db.listen(CHANNEL, (payload) => this.poke(Number(payload) || undefined));
     this.timer = setInterval(() => this.poke(), pollMs);
     this.timer.unref();
   }
@@ -81,7 +85,15 @@ export class ChangeFeed {
     });
   }
 
-  poke(): void {
+  /**
+   * Asks for a drain. With `seq`, a poke for a change an earlier poke already covers (our own
+   * commit's NOTIFY after the direct poke) costs nothing.
+   */
+  poke(seq?: number): void {
+    if (seq !== undefined) {
+      if (seq <= this.requested) return;
+      this.requested = seq;
+    }
     if (this.running) {
       this.again = true;
       return;
@@ -100,14 +112,15 @@ export class ChangeFeed {
       let rows: { seq: string; entity: string; entity_id: string; kind: string }[];
       try {
         rows = await this.db.query(
-          'SELECT seq, entity, entity_id, kind FROM changes WHERE seq > $1 ORDER BY seq LIMIT 1000',
-          [this.last],
+          'SELECT seq, entity, entity_id, kind FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2',
+          [this.last, PAGE],
         );
       } catch (e) {
         this.onError(e);
         return;
       }
       if (rows.length === 0) return;
+      const more = rows.length === PAGE;
       for (const r of rows) {
         const change: Change = { seq: Number(r.seq), entity: r.entity, entityId: r.entity_id, kind: r.kind };
         for (const h of this.handlers) {
@@ -126,6 +139,8 @@ export class ChangeFeed {
           }
         }
       }
+      // A short page is the end; a poke that arrived meanwhile runs another drain.
+      if (!more) return;
     }
   }
 }
