@@ -88,6 +88,11 @@ export class Approvals {
     return true;
   }
 
+  /** The caller went away (a data-plane worker says so). */
+  cancel(id: string): void {
+    this.held.get(id)?.settle('cancelled');
+  }
+
   cancelAll(): void {
     for (const h of [...this.held.values()]) h.settle('cancelled');
   }

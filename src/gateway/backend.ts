@@ -77,7 +77,15 @@ export class Backends {
     const proto = protocol ?? (a.card.endpoints[0]!.protocol as Protocol);
     const balancer = c.balancers.get(proto);
     if (!balancer) return { kind: 'invalid', error: GatewayErrors.noEndpoint(fqdn, proto) };
-    return { kind: 'agent', agent: a, protocol: proto, balancer, endpoints: c.endpoints, approvalSkills: c.approvalSkills, allHeld: c.allHeld };
+    return {
+      kind: 'agent',
+      agent: a,
+      protocol: proto,
+      balancer,
+      endpoints: c.endpoints,
+      approvalSkills: c.approvalSkills,
+      allHeld: c.allHeld,
+    };
   }
 
   /** A name that is not active here: 409 with its status, or 404. Cached for a second. */
@@ -91,9 +99,9 @@ export class Backends {
     return { kind: 'invalid', error };
   }
 
-  /** Forget the cached refusal for a name (its agent changed). */
-  forgetName(fqdn: string): void {
-    this.negative.delete(fqdn);
+  /** Forget cached refusals (an agent changed; its new row recompiles by itself). */
+  forgetRefusals(): void {
+    this.negative.clear();
   }
 
   private compile(a: AgentRow): Compiled {

@@ -10,6 +10,7 @@ import { isAnsError, type AnsError } from '../errors/index.js';
 import { GatewayErrors } from './errors.js';
 
 export interface VerifiedCaller {
+  generation: number;
   agentId: string;
   fqdn: string;
   serial: string;
@@ -26,6 +27,8 @@ const MAX_ENTRIES = 100_000;
 export class CallerAuth {
   private readonly cache = new Map<string, VerifiedCaller>();
   private readonly inflight = new Map<string, Promise<VerifiedCaller>>();
+  /** Bumped whenever entries are dropped, so copies held elsewhere (per connection) go stale. */
+  private generation = 0;
 
   constructor(
     private readonly verifier: ClientVerifier,
@@ -37,7 +40,8 @@ export class CallerAuth {
   /** The Bearer token of an Authorization header, or a typed refusal. */
   static bearer(h: string | undefined): string {
     if (!h) throw GatewayErrors.noCredential();
-    if (h.length < 8 || (h.charCodeAt(0) | 32) !== 98 || h.slice(0, 7).toLowerCase() !== 'bearer ') throw GatewayErrors.noCredential();
+    if (h.length < 8 || (h.charCodeAt(0) | 32) !== 98 || h.slice(0, 7).toLowerCase() !== 'bearer ')
+      throw GatewayErrors.noCredential();
     const t = h.slice(7).trim();
     if (t.length === 0 || t.includes(' ')) throw GatewayErrors.noCredential();
     if (t.startsWith('ans_admin_')) throw GatewayErrors.agentsOnly();
@@ -53,6 +57,7 @@ export class CallerAuth {
       return undefined;
     }
     if (!this.active.isActive(c.agentId)) throw GatewayErrors.callerNotActive();
+    c.generation = this.generation; // it survived every drop so far
     return c;
   }
 
@@ -73,11 +78,18 @@ export class CallerAuth {
     try {
       c = await verifyAgentJwt(token, { verifier: this.verifier, zone: this.zone, now: this.now });
     } catch (e) {
-      if (isAnsError(e)) throw GatewayErrors.badCredential((e as AnsError).message.replace(/^the agent token is not valid: /, ''));
+      if (isAnsError(e))
+        throw GatewayErrors.badCredential((e as AnsError).message.replace(/^the agent token is not valid: /, ''));
       throw e;
     }
     if (!this.active.isActive(c.agentId)) throw GatewayErrors.callerNotActive();
-    const v: VerifiedCaller = { agentId: c.agentId, fqdn: c.fqdn.toLowerCase().replace(/\.$/, ''), serial: c.serial, expMs: c.exp.getTime() };
+    const v: VerifiedCaller = {
+      generation: this.generation,
+      agentId: c.agentId,
+      fqdn: c.fqdn.toLowerCase().replace(/\.$/, ''),
+      serial: c.serial,
+      expMs: c.exp.getTime(),
+    };
     if (this.cache.size >= MAX_ENTRIES) this.sweep();
     this.cache.set(token, v);
     return v;
@@ -95,15 +107,23 @@ export class CallerAuth {
     }
   }
 
+  /** The per-call check a cached caller still needs: its agent is active, its entry not dropped. */
+  stillActive(c: VerifiedCaller): boolean {
+    return this.generation === c.generation && this.active.isActive(c.agentId);
+  }
+
   forgetAgent(agentId: string): void {
+    this.generation++;
     for (const [k, v] of this.cache) if (v.agentId === agentId) this.cache.delete(k);
   }
 
   forgetSerial(serial: string): void {
+    this.generation++;
     for (const [k, v] of this.cache) if (v.serial === serial) this.cache.delete(k);
   }
 
   forgetAll(): void {
+    this.generation++;
     this.cache.clear();
   }
 

@@ -5,19 +5,27 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Counter, Histogram } from 'prom-client';
 import { isAnsError, type AnsError } from '../errors/index.js';
 import { problemType } from '../http/problem.js';
 import type { Approvals, Verdict } from './approval.js';
-import type { CallAudit } from './audit.js';
+import type { CallAudit, CallRecord } from './audit.js';
 import type { AgentBackend, Backends, Protocol } from './backend.js';
 import type { Replica } from './balancer.js';
 import { CallerAuth, type VerifiedCaller } from './caller.js';
 import { GatewayErrors } from './errors.js';
 import type { CallGraph } from './graph.js';
 import type { PolicyStore } from './policy-store.js';
-import { BodyMeter, classify, dispatchOnce, replicaFault, retryable, upstreamHeaders, type FailureKind, type Upstreams } from './proxy.js';
+import {
+  BodyMeter,
+  classify,
+  dispatchOnce,
+  replicaFault,
+  retryable,
+  upstreamHeaders,
+  type FailureKind,
+  type Upstreams,
+} from './proxy.js';
 import type { RateLimiter } from './ratelimit.js';
 import { parseGatewayUrl, upstreamPath } from './route.js';
 import type { GatewaySettings } from './settings.js';
@@ -28,20 +36,37 @@ export interface GatewayMetrics {
   ejections: Counter<'target'>;
 }
 
+/** A finished call (a refusal before the caller was known has empty caller fields). */
+export type Outcome = CallRecord;
+
+/** The parts a Gateway works with; a data-plane worker supplies remote versions of some. */
 export interface GatewayParts {
   zone: string; // normalised
   publicUrl: string; // no trailing slash
   settings: () => GatewaySettings;
-  auth: CallerAuth;
-  rate: RateLimiter;
-  backends: Backends;
-  policies: PolicyStore;
-  approvals: Approvals;
-  upstreams: Upstreams;
-  audit: CallAudit;
-  graph: CallGraph;
+  auth: Pick<CallerAuth, 'cached' | 'verify' | 'stillActive'>;
+  rate: Pick<RateLimiter, 'take'>;
+  backends: Pick<Backends, 'resolveActive' | 'resolveMissing'>;
+  policies: Pick<PolicyStore, 'current'>;
+  approvals: Pick<Approvals, 'full' | 'hold'>;
+  upstreams: Pick<Upstreams, 'pool'>;
+  audit: Pick<CallAudit, 'record'>;
+  graph: Pick<CallGraph, 'note'>;
+  /** When set, finished calls go here instead of metrics/graph/audit (data-plane workers). */
+  report?: (o: Outcome) => void;
   metrics: GatewayMetrics | undefined;
   now: () => number;
+  log?: { error(o: object, msg: string): void };
+}
+
+let seq = 0;
+const ID_PREFIX = `gw-${process.pid.toString(36)}-${Date.now().toString(36)}-`;
+
+/** The caller's X-Request-Id when it is sane, else a cheap unique one (made only when needed). */
+export function requestId(req: IncomingMessage): string {
+  const h = req.headers['x-request-id'];
+  if (typeof h === 'string' && h.length > 0 && h.length <= 128 && /^[\w.:-]+$/.test(h)) return h;
+  return ID_PREFIX + (++seq).toString(36);
 }
 
 interface Target {
@@ -54,7 +79,12 @@ const PROTOCOLS = new Set(['a2a', 'mcp', 'http']);
 const CARD_PATH = /(?:^|\/)\.well-known\/agent(?:-card)?\.json$/;
 
 /** Maps a failure before any answer to the problem the caller gets. */
-export function failureError(k: FailureKind, fqdn: string, bodyLimit: number, err: Error | undefined): AnsError | undefined {
+export function failureError(
+  k: FailureKind,
+  fqdn: string,
+  bodyLimit: number,
+  err: Error | undefined,
+): AnsError | undefined {
   switch (k) {
     case 'connect':
       return GatewayErrors.unreachable(fqdn, err?.message ?? 'connection refused');
@@ -80,7 +110,13 @@ export function failureError(k: FailureKind, fqdn: string, bodyLimit: number, er
 }
 
 /** Writes a problem on a raw response (after hijack). */
-export function writeRawProblem(req: IncomingMessage, res: ServerResponse, e: AnsError, reqId: string, extraHeaders: Record<string, string> = {}): void {
+export function writeRawProblem(
+  req: IncomingMessage,
+  res: ServerResponse,
+  e: AnsError,
+  reqId: string,
+  extraHeaders: Record<string, string> = {},
+): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -140,28 +176,37 @@ export interface CallContext {
 
 export class Gateway {
   private readonly targets = new Map<string, Target>();
+  private readonly lastAuth = new WeakMap<object, { header: string; caller: VerifiedCaller }>();
+  private readonly byStatus = new Map<number, { inc(): void; observe(v: number): void }>();
 
   constructor(readonly p: GatewayParts) {}
 
   /** The caller of a request (cached verification), rate-limited. Throws typed errors. */
-  async caller(req: FastifyRequest): Promise<VerifiedCaller> {
-    const token = CallerAuth.bearer(req.headers.authorization);
+  async caller(authorization: string | undefined, socket?: object): Promise<VerifiedCaller> {
     const now = this.p.now();
-    const c = this.p.auth.cached(token, now) ?? (await this.p.auth.verify(token));
+    let c: VerifiedCaller | undefined;
+    // A keep-alive connection usually repeats its header: compare it instead of hashing it.
+    const last = socket ? this.lastAuth.get(socket) : undefined;
+    if (last && last.header === authorization && last.caller.expMs > now && this.p.auth.stillActive(last.caller))
+      c = last.caller;
+    else {
+      const token = CallerAuth.bearer(authorization);
+      c = this.p.auth.cached(token, now) ?? (await this.p.auth.verify(token));
+      if (socket && authorization) this.lastAuth.set(socket, { header: authorization, caller: c });
+    }
     const wait = this.p.rate.take(c.agentId, now);
     if (wait > 0) throw new Refusal(GatewayErrors.rateLimited(c.fqdn), { 'retry-after': String(wait) });
     return c;
   }
 
-  /** `ANY /gw/<fqdn>/<rest>` */
-  async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /** `ANY /gw/<fqdn>/<rest>` on the raw request: the data plane's entry point. */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = this.p.now();
-    const raw = req.raw;
     let caller: VerifiedCaller | undefined;
     let fqdn = '';
     let skill: string | undefined;
     try {
-      const t = parseGatewayUrl(raw.url ?? '', this.p.zone);
+      const t = parseGatewayUrl(req.url ?? '', this.p.zone);
       if (!t.ok) {
         throw t.code === 'GW_ERR_OUTSIDE_ZONE'
           ? GatewayErrors.outsideZone(t.detail.split(' ')[0] ?? '', this.p.zone)
@@ -170,7 +215,7 @@ export class Gateway {
             : GatewayErrors.badPath(t.detail);
       }
       fqdn = t.fqdn;
-      caller = await this.caller(req);
+      caller = await this.caller(req.headers.authorization, req.socket);
       const protoHeader = req.headers['ans-protocol'];
       let proto: Protocol | undefined;
       if (protoHeader !== undefined) {
@@ -182,28 +227,25 @@ export class Gateway {
       if (b.kind === 'invalid') throw b.error;
       this.authorise(caller, fqdn);
       const settings = this.p.settings();
-      const len = contentLength(raw);
+      const len = contentLength(req);
       if (len !== undefined && len > settings.bodyLimit) throw GatewayErrors.bodyTooLarge(settings.bodyLimit);
       let body: Buffer | undefined;
       if (b.approvalSkills.size > 0) {
-        if (!b.allHeld && raw.method === 'POST' && hasBody(raw)) {
-          body = await readBody(raw, settings.bodyLimit, settings.requestBodyIdleMs);
+        if (!b.allHeld && req.method === 'POST' && hasBody(req)) {
+          body = await readBody(req, settings.bodyLimit, settings.requestBodyIdleMs);
           skill = skillOf(body);
         }
         const needs = b.allHeld || (skill !== undefined && b.approvalSkills.has(skill));
         if (needs) await this.approve(req, caller, fqdn, skill, t.rest);
       }
-      reply.hijack();
-      const res = reply.raw;
-      await this.forward(
-        { caller, backend: b, fqdn, skill, started },
-        raw,
-        res,
-        { rest: t.rest, search: t.search, body, card: raw.method === 'GET' && CARD_PATH.test(t.rest) },
-        String(req.id),
-      );
+      await this.forward({ caller, backend: b, fqdn, skill, started }, req, res, {
+        rest: t.rest,
+        search: t.search,
+        body,
+        card: req.method === 'GET' && CARD_PATH.test(t.rest),
+      });
     } catch (e) {
-      this.refuse(req, reply, e, caller, fqdn, skill, started);
+      this.refuse(req, res, e, caller, fqdn, skill, started);
     }
   }
 
@@ -214,21 +256,41 @@ export class Gateway {
   }
 
   /** Holds the call for a human; throws 403/504 unless approved. */
-  async approve(req: FastifyRequest, caller: VerifiedCaller, fqdn: string, skill: string | undefined, path: string): Promise<void> {
+  async approve(
+    req: IncomingMessage,
+    caller: VerifiedCaller,
+    fqdn: string,
+    skill: string | undefined,
+    path: string,
+  ): Promise<void> {
     if (this.p.approvals.full()) throw GatewayErrors.tooManyApprovals();
     const { ticket, verdict } = this.p.approvals.hold(
-      { caller: caller.fqdn, callerId: caller.agentId, target: fqdn, skill: skill ?? null, method: req.method, path: `/${path}` },
-      req.raw.socket,
+      {
+        caller: caller.fqdn,
+        callerId: caller.agentId,
+        target: fqdn,
+        skill: skill ?? null,
+        method: req.method ?? 'GET',
+        path: `/${path}`,
+      },
+      req.socket,
     );
     const v: Verdict = await verdict;
     if (v === 'approved') return;
     if (v === 'denied') throw GatewayErrors.approvalDenied(ticket.id);
-    if (v === 'timeout') throw GatewayErrors.approvalTimeout(ticket.id);
-    throw GatewayErrors.approvalTimeout(ticket.id); // cancelled: the caller is gone anyway
+    throw GatewayErrors.approvalTimeout(ticket.id); // timeout; or cancelled, and the caller is gone anyway
   }
 
-  /** Renders a refusal (before hijack: through Fastify; after: raw) and records it. */
-  refuse(req: FastifyRequest, reply: FastifyReply, e: unknown, caller: VerifiedCaller | undefined, fqdn: string, skill: string | undefined, started: number): void {
+  /** Renders a refusal as problem+json on the raw response and records it. */
+  refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    e: unknown,
+    caller: VerifiedCaller | undefined,
+    fqdn: string,
+    skill: string | undefined,
+    started: number,
+  ): void {
     let err: AnsError;
     let headers: Record<string, string> = {};
     if (e instanceof Refusal) {
@@ -236,14 +298,23 @@ export class Gateway {
       headers = e.headers;
     } else if (isAnsError(e)) err = e;
     else {
-      req.log.error({ err: e }, 'gateway failure');
+      this.p.log?.error({ err: e }, 'gateway failure');
       err = GatewayErrors.badUpstream(fqdn || 'target', 'internal error');
     }
-    if (reply.sent || req.raw.destroyed) {
-      /* nothing to answer */
-    } else writeRawProblem(req.raw, reply.raw, err, String(req.id), headers);
-    if (!reply.sent) reply.hijack();
-    this.outcome(caller, fqdn, undefined, skill, req.method, req.raw.url ?? '', err.statusCode, undefined, 0, 0, started);
+    if (!res.destroyed && !res.writableEnded) writeRawProblem(req, res, err, requestId(req), headers);
+    this.outcome(
+      caller,
+      fqdn,
+      undefined,
+      skill,
+      req.method ?? 'GET',
+      req.url ?? '',
+      err.statusCode,
+      undefined,
+      0,
+      0,
+      started,
+    );
   }
 
   private targetOf(url: string): Target {
@@ -263,7 +334,6 @@ export class Gateway {
     req: IncomingMessage,
     res: ServerResponse,
     what: { rest: string; search: string; body: Buffer | undefined; card: boolean },
-    reqId: string,
   ): Promise<void> {
     const s = this.p.settings();
     const method = req.method ?? 'GET';
@@ -280,8 +350,17 @@ export class Gateway {
       req.on('aborted', () => m.destroy(Object.assign(new Error('client aborted'), { code: 'UND_ERR_ABORTED' })));
       req.pipe(m);
     }
-    const timeouts = { connectMs: s.connectTimeoutMs, firstByteMs: s.firstByteTimeoutMs, idleMs: s.idleTimeoutMs };
-    const sessionKey = headerString(req.headers['mcp-session-id']) ?? headerString(req.headers['ans-session']) ?? ctx.caller.agentId;
+    // A long-lived event stream (MCP GET, A2A streaming) is not cut for being quiet.
+    const accept = req.headers.accept;
+    const streaming = accept !== undefined && accept.includes('text/event-stream');
+    if (streaming) req.socket.setTimeout(0);
+    const timeouts = {
+      connectMs: s.connectTimeoutMs,
+      firstByteMs: s.firstByteTimeoutMs,
+      idleMs: streaming ? 0 : s.idleTimeoutMs,
+    };
+    const sessionKey =
+      headerString(req.headers['mcp-session-id']) ?? headerString(req.headers['ans-session']) ?? ctx.caller.agentId;
     const b = ctx.backend;
     const tried = new Set<Replica>();
     let status = 0;
@@ -289,15 +368,18 @@ export class Gateway {
     let failure: FailureKind | undefined;
     let lastErr: Error | undefined;
     let headersSent = false;
-    let upstream = '';
     for (let attempt = 1; attempt <= s.maxAttempts; attempt++) {
       const r = b.balancer.pick(this.p.now(), sessionKey, tried);
       if (!r) break;
       tried.add(r);
       const t = this.targetOf(r.url);
-      upstream = r.url;
       const path = upstreamPath(t.path, what.rest, what.search);
-      const headers = upstreamHeaders(req, ctx.caller, t.host, what.body ? what.body.length : streamed ? contentLength(req) : undefined);
+      const headers = upstreamHeaders(
+        req,
+        ctx.caller,
+        t.host,
+        what.body ? what.body.length : streamed ? contentLength(req) : undefined,
+      );
       b.balancer.start(r);
       const out = await dispatchOnce({
         pool: this.p.upstreams.pool(t.origin, ctx.fqdn),
@@ -306,7 +388,12 @@ export class Gateway {
         headers,
         body: what.body ?? meter ?? null,
         res,
-        rewrite: { endpoints: b.endpoints, gatewayBase: `${this.p.publicUrl}/gw/${ctx.fqdn}/`, upstreamUrl: t.origin + path, card: what.card },
+        rewrite: {
+          endpoints: b.endpoints,
+          gatewayBase: `${this.p.publicUrl}/gw/${ctx.fqdn}/`,
+          upstreamUrl: t.origin + path,
+          card: what.card,
+        },
         timeouts,
       });
       status = out.status;
@@ -314,18 +401,24 @@ export class Gateway {
       headersSent = out.headersSent;
       lastErr = out.err;
       failure = out.err ? classify(out.err) : undefined;
-      if (meterErr && (meterErr.code === 'GW_BODY_TOO_LARGE' || meterErr.code === 'GW_CLIENT_TIMEOUT')) failure = classify(meterErr);
+      if (meterErr && (meterErr.code === 'GW_BODY_TOO_LARGE' || meterErr.code === 'GW_CLIENT_TIMEOUT'))
+        failure = classify(meterErr);
       const gatewayish = !failure && (status === 502 || status === 503 || status === 504);
       b.balancer.done(r, !(failure && replicaFault(failure)) && !gatewayish, this.p.now());
       if (!failure) break;
-      const again = !headersSent && !res.destroyed && retryable(failure, method, streamed || what.body !== undefined) && attempt < s.maxAttempts && tried.size < b.balancer.replicas.length;
+      const again =
+        !headersSent &&
+        !res.destroyed &&
+        retryable(failure, method, streamed || what.body !== undefined) &&
+        attempt < s.maxAttempts &&
+        tried.size < b.balancer.replicas.length;
       if (!again) break;
     }
     if (failure) {
       const err = failureError(failure, ctx.fqdn, s.bodyLimit, lastErr);
       if (headersSent || !err) res.destroy();
       else {
-        writeRawProblem(req, res, err, reqId);
+        writeRawProblem(req, res, err, requestId(req));
         status = err.statusCode;
       }
       if (meter) {
@@ -337,10 +430,22 @@ export class Gateway {
     } else if (status === 0) {
       // No replica to try (all excluded): nothing was answered.
       const err = GatewayErrors.unreachable(ctx.fqdn, 'no replica available');
-      writeRawProblem(req, res, err, reqId);
+      writeRawProblem(req, res, err, requestId(req));
       status = err.statusCode;
     }
-    this.outcome(ctx.caller, ctx.fqdn, b.agent.id, ctx.skill, method, req.url ?? '', status, failure, meter?.bytes ?? what.body?.length ?? 0, bytesOut, ctx.started, upstream);
+    this.outcome(
+      ctx.caller,
+      ctx.fqdn,
+      b.agent.id,
+      ctx.skill,
+      method,
+      req.url ?? '',
+      status,
+      failure,
+      meter?.bytes ?? what.body?.length ?? 0,
+      bytesOut,
+      ctx.started,
+    );
   }
 
   outcome(
@@ -355,21 +460,10 @@ export class Gateway {
     bytesIn: number,
     bytesOut: number,
     started: number,
-    _upstream?: string,
   ): void {
-    const now = this.p.now();
-    const ms = now - started;
-    const m = this.p.metrics;
-    if (m) {
-      const label = String(status);
-      m.requests.inc({ status: label });
-      m.duration.observe({ status: label }, ms / 1000);
-    }
-    if (!caller || !fqdn) return;
-    this.p.graph.note(caller.fqdn, fqdn, failure && status < 400 ? 0 : status, ms, now);
-    this.p.audit.record({
-      caller: caller.fqdn,
-      callerId: caller.agentId,
+    const o: Outcome = {
+      caller: caller?.fqdn ?? '',
+      callerId: caller?.agentId ?? '',
       target: fqdn,
       targetId,
       skill,
@@ -379,9 +473,31 @@ export class Gateway {
       failure,
       bytesIn,
       bytesOut,
-      ms,
-      at: new Date(started).toISOString(),
-    });
+      ms: this.p.now() - started,
+      at: started,
+    };
+    if (this.p.report) this.p.report(o);
+    else this.account(o);
+  }
+
+  /** Metrics, graph and audit for one finished call (here, or sent over by a data-plane worker). */
+  account(o: Outcome): void {
+    const m = this.p.metrics;
+    if (m) {
+      let h = this.byStatus.get(o.status);
+      if (!h) {
+        const label = String(o.status);
+        const c = m.requests.labels(label);
+        const d = m.duration.labels(label);
+        h = { inc: () => c.inc(), observe: (v: number) => d.observe(v) };
+        this.byStatus.set(o.status, h);
+      }
+      h.inc();
+      h.observe(o.ms / 1000);
+    }
+    if (!o.caller || !o.target) return;
+    this.p.graph.note(o.caller, o.target, o.failure && o.status < 400 ? 0 : o.status, o.ms, o.at + o.ms);
+    this.p.audit.record(o);
   }
 }
 
@@ -412,7 +528,13 @@ export function readBody(req: IncomingMessage, limit: number, idleMs: number): P
     pipeline(req, meter, (e) => {
       if (e) {
         const k = classify(e as Error & { code?: string });
-        reject(k === 'body-too-large' ? GatewayErrors.bodyTooLarge(limit) : k === 'client-timeout' ? GatewayErrors.clientTimeout() : e);
+        reject(
+          k === 'body-too-large'
+            ? GatewayErrors.bodyTooLarge(limit)
+            : k === 'client-timeout'
+              ? GatewayErrors.clientTimeout()
+              : e,
+        );
       } else resolve(Buffer.concat(chunks));
     });
   });

@@ -22,15 +22,21 @@ interface Acc {
 }
 
 export class CallGraph {
-  private readonly edges = new Map<string, Acc>();
+  private readonly edges = new Map<string, Map<string, Acc>>();
+  private count = 0;
 
   note(caller: string, target: string, status: number, ms: number, at: number): void {
-    const key = `${caller}\u0000${target}`;
-    let e = this.edges.get(key);
+    let row = this.edges.get(caller);
+    if (!row) {
+      row = new Map();
+      this.edges.set(caller, row);
+    }
+    let e = row.get(target);
     if (!e) {
-      if (this.edges.size >= 100_000) return;
+      if (this.count >= 100_000) return;
+      this.count++;
       e = { calls: 0, errors: 0, denied: 0, totalMs: 0, last: 0 };
-      this.edges.set(key, e);
+      row.set(target, e);
     }
     e.calls++;
     if (status === 0 || status >= 500) e.errors++;
@@ -42,20 +48,20 @@ export class CallGraph {
   snapshot(): { nodes: string[]; edges: Edge[] } {
     const nodes = new Set<string>();
     const edges: Edge[] = [];
-    for (const [k, e] of this.edges) {
-      const [caller, target] = k.split('\u0000') as [string, string];
-      nodes.add(caller).add(target);
-      edges.push({
-        caller,
-        target,
-        calls: e.calls,
-        errors: e.errors,
-        denied: e.denied,
-        errorRate: e.calls ? Math.round((e.errors / e.calls) * 1e4) / 1e4 : 0,
-        meanMs: e.calls ? Math.round((e.totalMs / e.calls) * 100) / 100 : 0,
-        lastAt: new Date(e.last).toISOString(),
-      });
-    }
+    for (const [caller, row] of this.edges)
+      for (const [target, e] of row) {
+        nodes.add(caller).add(target);
+        edges.push({
+          caller,
+          target,
+          calls: e.calls,
+          errors: e.errors,
+          denied: e.denied,
+          errorRate: e.calls ? Math.round((e.errors / e.calls) * 1e4) / 1e4 : 0,
+          meanMs: e.calls ? Math.round((e.totalMs / e.calls) * 100) / 100 : 0,
+          lastAt: new Date(e.last).toISOString(),
+        });
+      }
     edges.sort((a, b) => b.calls - a.calls);
     return { nodes: [...nodes].sort(), edges };
   }

@@ -20,7 +20,13 @@ interface Row {
   created_at: Date | string;
 }
 
-const toPolicy = (r: Row): StoredPolicy => ({ id: r.id, caller: r.caller, target: r.target, effect: r.effect, createdAt: new Date(r.created_at).toISOString() });
+const toPolicy = (r: Row): StoredPolicy => ({
+  id: r.id,
+  caller: r.caller,
+  target: r.target,
+  effect: r.effect,
+  createdAt: new Date(r.created_at).toISOString(),
+});
 
 export class PolicyStore {
   private set: PolicySet;
@@ -37,32 +43,38 @@ export class PolicyStore {
   }
 
   async reload(): Promise<void> {
-    const rows = await this.db.query<Row>('SELECT id, caller, target, effect, created_at FROM policies ORDER BY created_at, id');
+    const rows = await this.db.query<Row>(
+      'SELECT id, caller, target, effect, created_at FROM policies ORDER BY created_at, id',
+    );
     this.set = new PolicySet(rows.map(toPolicy), this.zone);
   }
 
-  async list(opts: { limit: number; cursor?: string | undefined }): Promise<{ items: StoredPolicy[]; next: string | null }> {
-    const rows = await this.db.query<Row>('SELECT id, caller, target, effect, created_at FROM policies WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2', [
-      opts.cursor ?? null,
-      opts.limit + 1,
-    ]);
+  async list(opts: {
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<{ items: StoredPolicy[]; next: string | null }> {
+    const rows = await this.db.query<Row>(
+      'SELECT id, caller, target, effect, created_at FROM policies WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2',
+      [opts.cursor ?? null, opts.limit + 1],
+    );
     const items = rows.slice(0, opts.limit).map(toPolicy);
     return { items, next: rows.length > opts.limit ? items.at(-1)!.id : null };
   }
 
-  async add(p: { caller: string; target: string; effect: Effect }, audit: (tx: Queryable, stored: StoredPolicy) => Promise<void>): Promise<StoredPolicy> {
+  async add(
+    p: { caller: string; target: string; effect: Effect },
+    audit: (tx: Queryable, stored: StoredPolicy) => Promise<void>,
+  ): Promise<StoredPolicy> {
     const caller = normalisePattern(p.caller);
     const target = normalisePattern(p.target);
     if (!caller) throw GatewayErrors.badPolicy(`caller '${p.caller}' is not an FQDN, *.<domain> or *`);
     if (!target) throw GatewayErrors.badPolicy(`target '${p.target}' is not an FQDN, *.<domain> or *`);
     const id = `pol_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
     const stored = await this.db.transaction(async (tx) => {
-      const rows = await tx.query<Row>('INSERT INTO policies (id, caller, target, effect) VALUES ($1, $2, $3, $4) RETURNING id, caller, target, effect, created_at', [
-        id,
-        caller,
-        target,
-        p.effect,
-      ]);
+      const rows = await tx.query<Row>(
+        'INSERT INTO policies (id, caller, target, effect) VALUES ($1, $2, $3, $4) RETURNING id, caller, target, effect, created_at',
+        [id, caller, target, p.effect],
+      );
       const s = toPolicy(rows[0]!);
       await audit(tx, s);
       await recordChange(tx, 'policy', id, 'policy.added');
@@ -74,7 +86,10 @@ export class PolicyStore {
 
   async remove(id: string, audit: (tx: Queryable, removed: StoredPolicy) => Promise<void>): Promise<StoredPolicy> {
     const removed = await this.db.transaction(async (tx) => {
-      const rows = await tx.query<Row>('DELETE FROM policies WHERE id = $1 RETURNING id, caller, target, effect, created_at', [id]);
+      const rows = await tx.query<Row>(
+        'DELETE FROM policies WHERE id = $1 RETURNING id, caller, target, effect, created_at',
+        [id],
+      );
       if (!rows[0]) throw GatewayErrors.unknownPolicy(id);
       const s = toPolicy(rows[0]);
       await audit(tx, s);

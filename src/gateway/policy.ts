@@ -28,7 +28,9 @@ export interface Decision {
 
 /** Lower case, no trailing dot; returns undefined for something that is not a pattern. */
 export function normalisePattern(p: string): string | undefined {
-  const s = p.trim().toLowerCase().replace(/\.$/, '');
+  const t = p.trim().toLowerCase();
+  if (t === '*.') return undefined;
+  const s = t.replace(/\.$/, '');
   if (s === '*') return s;
   if (s.startsWith('*.')) return validName(s.slice(2)) ? s : undefined;
   return validName(s) ? s : undefined;
@@ -84,7 +86,11 @@ export class PolicySet {
     for (const r of this.rules) {
       if (matches(r.caller, caller) && matches(r.target, target)) {
         const { id, effect } = r;
-        return { effect, rule: { id, caller: r.caller, target: r.target, effect }, why: `policy ${id}: ${r.caller} -> ${r.target} ${effect}` };
+        return {
+          effect,
+          rule: { id, caller: r.caller, target: r.target, effect },
+          why: `policy ${id}: ${r.caller} -> ${r.target} ${effect}`,
+        };
       }
     }
     if (inZone(caller, this.zone) && inZone(target, this.zone)) {

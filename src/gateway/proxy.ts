@@ -100,6 +100,7 @@ const HOP = new Set([
   'ans-caller',
   'ans-caller-id',
   'content-length', // re-added below when the body is passed as is
+  'expect', // Node answered 100-continue to the client already; undici refuses the header
   'http2-settings',
 ]);
 
@@ -107,7 +108,12 @@ function connectionTokens(v: string | string[] | undefined): Set<string> | undef
   if (!v) return undefined;
   const s = Array.isArray(v) ? v.join(',') : v;
   if (s === 'keep-alive' || s === 'close' || s === 'Keep-Alive') return undefined;
-  return new Set(s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    s
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 export interface Caller {
@@ -119,14 +125,26 @@ export interface Caller {
  * The request headers for the upstream, as undici's flat array: hop-by-hop fields and our own
  * control headers dropped, the caller's identity added (never its token), X-Forwarded-*.
  */
-export function upstreamHeaders(req: IncomingMessage, caller: Caller, host: string, bodyLength: number | undefined): string[] {
+export function upstreamHeaders(
+  req: IncomingMessage,
+  caller: Caller,
+  host: string,
+  bodyLength: number | undefined,
+): string[] {
   const raw = req.rawHeaders;
   const drop = connectionTokens(req.headers.connection);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP.has(lower) || drop?.has(lower) || lower === 'x-forwarded-for' || lower === 'x-forwarded-host' || lower === 'x-forwarded-proto') continue;
+    if (
+      HOP.has(lower) ||
+      drop?.has(lower) ||
+      lower === 'x-forwarded-for' ||
+      lower === 'x-forwarded-host' ||
+      lower === 'x-forwarded-proto'
+    )
+      continue;
     out.push(name, raw[i + 1]!);
   }
   const xff = req.headers['x-forwarded-for'];
@@ -188,7 +206,14 @@ export function classify(err: Error & { code?: string }): FailureKind {
 
 /** Whether a failure means the replica is unhealthy (vs. the client's fault). */
 export function replicaFault(k: FailureKind): boolean {
-  return k === 'connect' || k === 'connect-timeout' || k === 'first-byte-timeout' || k === 'reset' || k === 'tls' || k === 'idle-timeout';
+  return (
+    k === 'connect' ||
+    k === 'connect-timeout' ||
+    k === 'first-byte-timeout' ||
+    k === 'reset' ||
+    k === 'tls' ||
+    k === 'idle-timeout'
+  );
 }
 
 /** Safe to send again to another replica: nothing reached the upstream, or the method is idempotent. */
@@ -200,7 +225,16 @@ export function retryable(k: FailureKind, method: string, hasBody: boolean): boo
 
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate']);
+const RESPONSE_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+]);
 
 export interface Rewrite {
   /** The agent's endpoint URLs (for Location and card URL rewriting). */
@@ -235,13 +269,20 @@ function rewriteLocation(v: string, rw: Rewrite): string {
 }
 
 /** Rewrites the URLs an A2A card (v0.3 and v1.0) hands out so they point at the gateway. */
-export function rewriteCard(card: Record<string, unknown>, rw: Pick<Rewrite, 'endpoints' | 'gatewayBase'>): Record<string, unknown> {
-  const map = (u: unknown): unknown => (typeof u === 'string' ? (toGatewayUrl(u, rw.endpoints, rw.gatewayBase) ?? rw.gatewayBase) : u);
+export function rewriteCard(
+  card: Record<string, unknown>,
+  rw: Pick<Rewrite, 'endpoints' | 'gatewayBase'>,
+): Record<string, unknown> {
+  const map = (u: unknown): unknown =>
+    typeof u === 'string' ? (toGatewayUrl(u, rw.endpoints, rw.gatewayBase) ?? rw.gatewayBase) : u;
   const out: Record<string, unknown> = { ...card };
   if ('url' in out) out['url'] = map(out['url']);
   for (const k of ['supportedInterfaces', 'additionalInterfaces']) {
     const list = out[k];
-    if (Array.isArray(list)) out[k] = list.map((i: unknown) => (i && typeof i === 'object' ? { ...(i as object), url: map((i as { url?: unknown }).url) } : i));
+    if (Array.isArray(list))
+      out[k] = list.map((i: unknown) =>
+        i && typeof i === 'object' ? { ...(i as object), url: map((i as { url?: unknown }).url) } : i,
+      );
   }
   return out;
 }
@@ -262,20 +303,32 @@ class StreamHandler implements Dispatcher.DispatchHandler {
   constructor(
     private readonly res: ServerResponse,
     private readonly rw: Rewrite | undefined,
-    private readonly done: (o: { status: number; bytesOut: number; err: Error | undefined; headersSent: boolean }) => void,
+    private readonly done: (o: {
+      status: number;
+      bytesOut: number;
+      err: Error | undefined;
+      headersSent: boolean;
+    }) => void,
   ) {
     this.onClose = () => {
-      if (!this.finished && !res.writableFinished) this.controller?.abort(Object.assign(new Error('client closed the connection'), { code: 'UND_ERR_ABORTED' }));
+      if (!this.finished && !res.writableFinished)
+        this.controller?.abort(Object.assign(new Error('client closed the connection'), { code: 'UND_ERR_ABORTED' }));
     };
     res.once('close', this.onClose);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.res.destroyed) controller.abort(Object.assign(new Error('client closed the connection'), { code: 'UND_ERR_ABORTED' }));
+    if (this.res.destroyed)
+      controller.abort(Object.assign(new Error('client closed the connection'), { code: 'UND_ERR_ABORTED' }));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+  onResponseStart(
+    _c: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
     if (statusCode < 200) return;
     this.status = statusCode;
     if (this.rw?.card && statusCode === 200 && /json/.test(String(headers['content-type'] ?? ''))) {
@@ -348,7 +401,14 @@ class StreamHandler implements Dispatcher.DispatchHandler {
     const flat: string[] = [];
     for (const name in headers) {
       const v = headers[name];
-      if (v === undefined || RESPONSE_HOP.has(name) || name === 'content-length' || name === 'content-encoding' || name === 'etag') continue;
+      if (
+        v === undefined ||
+        RESPONSE_HOP.has(name) ||
+        name === 'content-length' ||
+        name === 'content-encoding' ||
+        name === 'etag'
+      )
+        continue;
       if (Array.isArray(v)) for (const x of v) flat.push(name, x);
       else flat.push(name, v);
     }
@@ -380,7 +440,10 @@ export class BodyMeter extends Transform {
   private arm(): void {
     if (this.timer) this.timer.refresh();
     else {
-      this.timer = setTimeout(() => this.destroy(Object.assign(new Error('request body stalled'), { code: 'GW_CLIENT_TIMEOUT' })), this.idleMs);
+      this.timer = setTimeout(
+        () => this.destroy(Object.assign(new Error('request body stalled'), { code: 'GW_CLIENT_TIMEOUT' })),
+        this.idleMs,
+      );
       this.timer.unref();
     }
   }
@@ -418,7 +481,9 @@ export interface DispatchArgs {
 }
 
 /** One attempt against one upstream; resolves with what happened. */
-export function dispatchOnce(a: DispatchArgs): Promise<{ status: number; bytesOut: number; err: (Error & { code?: string }) | undefined; headersSent: boolean }> {
+export function dispatchOnce(
+  a: DispatchArgs,
+): Promise<{ status: number; bytesOut: number; err: (Error & { code?: string }) | undefined; headersSent: boolean }> {
   return new Promise((resolve) => {
     const handler = new StreamHandler(a.res, a.rewrite, resolve);
     a.pool.dispatch(

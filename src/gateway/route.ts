@@ -50,11 +50,13 @@ const CONTROL = /[\x00-\x1f\x7f]/;
  * Parses a raw request target. `zone` is normalised (see `normaliseZone`).
  */
 export function parseGatewayUrl(rawUrl: string, zone: string): GatewayTarget | RouteRefusal {
-  if (!rawUrl.startsWith(GATEWAY_PREFIX)) return { ok: false, status: 404, code: 'GW_ERR_BAD_PATH', detail: 'not a gateway path' };
+  if (!rawUrl.startsWith(GATEWAY_PREFIX))
+    return { ok: false, status: 404, code: 'GW_ERR_BAD_PATH', detail: 'not a gateway path' };
   const q = rawUrl.indexOf('?');
   const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
   const search = q < 0 ? '' : rawUrl.slice(q);
-  if (CONTROL.test(rawUrl)) return { ok: false, status: 400, code: 'GW_ERR_BAD_PATH', detail: 'control characters in the request target' };
+  if (CONTROL.test(rawUrl))
+    return { ok: false, status: 400, code: 'GW_ERR_BAD_PATH', detail: 'control characters in the request target' };
   const slash = path.indexOf('/', GATEWAY_PREFIX.length);
   const rawName = slash < 0 ? path.slice(GATEWAY_PREFIX.length) : path.slice(GATEWAY_PREFIX.length, slash);
   const rest = slash < 0 ? '' : path.slice(slash + 1);
@@ -65,8 +67,10 @@ export function parseGatewayUrl(rawUrl: string, zone: string): GatewayTarget | R
     return { ok: false, status: 400, code: 'GW_ERR_BAD_NAME', detail: 'bad percent-encoding in the name' };
   }
   if (name.endsWith('.')) name = name.slice(0, -1);
-  if (!validName(name)) return { ok: false, status: 400, code: 'GW_ERR_BAD_NAME', detail: `'${name.slice(0, 80)}' is not a DNS name` };
-  if (!inZone(name, zone)) return { ok: false, status: 404, code: 'GW_ERR_OUTSIDE_ZONE', detail: `${name} is not in the zone ${zone}` };
+  if (!validName(name))
+    return { ok: false, status: 400, code: 'GW_ERR_BAD_NAME', detail: `'${name.slice(0, 80)}' is not a DNS name` };
+  if (!inZone(name, zone))
+    return { ok: false, status: 404, code: 'GW_ERR_OUTSIDE_ZONE', detail: `${name} is not in the zone ${zone}` };
   const bad = checkRest(rest);
   if (bad) return { ok: false, status: 400, code: 'GW_ERR_BAD_PATH', detail: bad };
   return { ok: true, fqdn: name, rest, search };
@@ -108,7 +112,11 @@ export function toGatewayUrl(url: string, endpoints: readonly string[], gatewayB
   let best: string | undefined;
   for (const e of endpoints) {
     const ep = e.replace(/\/+$/, '');
-    if ((url === ep || url.startsWith(`${ep}/`) || url.startsWith(`${ep}?`)) && (best === undefined || ep.length > best.length)) best = ep;
+    if (
+      (url === ep || url.startsWith(`${ep}/`) || url.startsWith(`${ep}?`)) &&
+      (best === undefined || ep.length > best.length)
+    )
+      best = ep;
   }
   if (best === undefined) return undefined;
   const tail = url.slice(best.length).replace(/^\/+/, '');

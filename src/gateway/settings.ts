@@ -33,6 +33,15 @@ export const GatewaySettingsSchema = Type.Object(
     ejectMs: Type.Optional(ms(3_600_000)),
     maxEjectMs: Type.Optional(ms(86_400_000)),
     agents: Type.Optional(Type.Record(Type.String({ maxLength: 253 }), AgentSettings)),
+    dataPlane: Type.Optional(
+      Type.Union([
+        Type.Null(),
+        Type.Object(
+          { port: Type.Integer({ minimum: 1, maximum: 65535 }), workers: Type.Integer({ minimum: 1, maximum: 64 }) },
+          { additionalProperties: false },
+        ),
+      ]),
+    ),
   },
   { additionalProperties: false },
 );
@@ -57,6 +66,11 @@ export interface GatewaySettings {
   ejectMs: number;
   maxEjectMs: number;
   agents: Record<string, { balancer: Strategy }>;
+  /**
+   * Extra data-plane processes serving `/gw/` on their own port (loopback, plain HTTP), so the
+   * gateway uses more than one core; null for none.
+   */
+  dataPlane: { port: number; workers: number } | null;
 }
 
 export const DEFAULT_SETTINGS: GatewaySettings = {
@@ -75,6 +89,7 @@ export const DEFAULT_SETTINGS: GatewaySettings = {
   ejectMs: 5_000,
   maxEjectMs: 60_000,
   agents: {},
+  dataPlane: null,
 };
 
 export function mergeSettings(base: GatewaySettings, patch: GatewaySettingsPatch): GatewaySettings {
@@ -87,19 +102,35 @@ export function mergeSettings(base: GatewaySettings, patch: GatewaySettingsPatch
 const KEY = 'gateway';
 
 export async function loadSettings(db: Db): Promise<GatewaySettingsPatch> {
-  const rows = await db.query<{ value: GatewaySettingsPatch | string }>('SELECT value FROM settings WHERE key = $1', [KEY]);
+  const rows = await db.query<{ value: GatewaySettingsPatch | string }>('SELECT value FROM settings WHERE key = $1', [
+    KEY,
+  ]);
   const v = rows[0]?.value;
   if (!v) return {};
   return typeof v === 'string' ? (JSON.parse(v) as GatewaySettingsPatch) : v;
 }
 
 /** Stores the merged patch and records a change so every process reloads. */
-export async function saveSettings(db: Db, patch: GatewaySettingsPatch, audit: (tx: Queryable) => Promise<void>): Promise<GatewaySettingsPatch> {
+export async function saveSettings(
+  db: Db,
+  patch: GatewaySettingsPatch,
+  audit: (tx: Queryable) => Promise<void>,
+): Promise<GatewaySettingsPatch> {
   return db.transaction(async (tx) => {
-    const rows = await tx.query<{ value: GatewaySettingsPatch | string }>('SELECT value FROM settings WHERE key = $1 FOR UPDATE', [KEY]);
-    const cur = rows[0]?.value ? (typeof rows[0].value === 'string' ? (JSON.parse(rows[0].value) as GatewaySettingsPatch) : rows[0].value) : {};
+    const rows = await tx.query<{ value: GatewaySettingsPatch | string }>(
+      'SELECT value FROM settings WHERE key = $1 FOR UPDATE',
+      [KEY],
+    );
+    const cur = rows[0]?.value
+      ? typeof rows[0].value === 'string'
+        ? (JSON.parse(rows[0].value) as GatewaySettingsPatch)
+        : rows[0].value
+      : {};
     const next: GatewaySettingsPatch = { ...cur, ...patch, agents: { ...(cur.agents ?? {}), ...(patch.agents ?? {}) } };
-    await tx.query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', [KEY, JSON.stringify(next)]);
+    await tx.query(
+      'INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value',
+      [KEY, JSON.stringify(next)],
+    );
     await audit(tx);
     await recordChange(tx, 'gateway', 'settings', 'gateway.settings');
     return next;

@@ -1,0 +1,205 @@
+/**
+ * Data-plane workers: N child processes serving `/gw/` on their own port, so forwarding uses
+ * more than one core. The primary keeps everything stateful — token verification, approvals,
+ * the store — and pushes the rest (active agents, reachability, policies, settings, CA) to the
+ * workers; workers send back finished calls for metrics, graph and audit. The listening socket
+ * is opened here and handed to every worker (the kernel spreads connections).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { AgentRow } from '../../ans/index.js';
+import { isAnsError } from '../errors/index.js';
+import type { Approvals } from './approval.js';
+import type { Outcome } from './gateway.js';
+import type { PolicyRule } from './policy.js';
+import type { GatewaySettings } from './settings.js';
+import type { VerifiedCaller } from './caller.js';
+
+/** The part of an agent a worker needs. */
+export type AgentLite = Pick<AgentRow, 'id' | 'fqdn' | 'label' | 'card'> & { status: 'active' };
+
+export interface PlaneState {
+  zone: string;
+  publicUrl: string;
+  settings: GatewaySettings;
+  policies: PolicyRule[];
+  agents: AgentLite[];
+  reachable: string[];
+  caPem: string;
+}
+
+export type ToWorker =
+  | { t: 'state'; state: PlaneState }
+  | { t: 'reachable'; ids: string[] }
+  | { t: 'forget'; kind: 'agent' | 'serial' | 'all'; id: string }
+  | { t: 'verified'; id: number; caller?: VerifiedCaller; error?: { code: string; status: number; message: string } }
+  | { t: 'verdict'; id: number; ticket: string; verdict: string }
+  | { t: 'status'; id: number; status: string | undefined };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'listening' }
+  | { t: 'verify'; id: number; token: string }
+  | {
+      t: 'hold';
+      id: number;
+      ticket: { caller: string; callerId: string; target: string; skill: string | null; method: string; path: string };
+    }
+  | { t: 'cancel'; ticket: string }
+  | { t: 'status'; id: number; fqdn: string }
+  | { t: 'outcomes'; list: Outcome[] }
+  | { t: 'eject'; target: string };
+
+export interface PlaneHost {
+  state(): PlaneState;
+  reachable(): string[];
+  verify(token: string): Promise<VerifiedCaller>;
+  approvals: Pick<Approvals, 'hold' | 'cancel' | 'full'>;
+  statusOf(fqdn: string): Promise<string | undefined>;
+  account(o: Outcome): void;
+  ejected(target: string): void;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+const WORKER = fileURLToPath(new URL('./worker-entry.mjs', import.meta.url));
+
+export class DataPlane {
+  private readonly kids: ChildProcess[] = [];
+  private server: Server | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly host: PlaneHost,
+    readonly port: number,
+    readonly workers: number,
+    private readonly address = '127.0.0.1',
+  ) {}
+
+  async start(): Promise<void> {
+    // Workers first (each answers 'ready' once it has the state), then the socket.
+    await Promise.all(Array.from({ length: this.workers }, () => this.spawn()));
+    const server = createServer();
+    let rr = 0;
+    // Until every worker listens on the shared socket, a connection this process accepts is
+    // handed to a worker as it is.
+    server.on('connection', (sock) => {
+      const kid = this.kids[rr++ % this.kids.length];
+      if (kid?.connected) kid.send('socket', sock);
+      else sock.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: this.port, host: this.address, backlog: 4096 }, () => resolve());
+    });
+    this.server = server;
+    await Promise.all(this.kids.map((k) => this.await(k, 'listening', () => k.send('server', server))));
+    // The workers hold the socket now; this process stops accepting on it.
+    server.close();
+    this.timer = setInterval(() => this.broadcast({ t: 'reachable', ids: this.host.reachable() }), 1000);
+    this.timer.unref();
+    this.host.log.info({ port: this.port, workers: this.workers }, 'gateway data plane started');
+  }
+
+  private spawn(): Promise<void> {
+    const kid = fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.kids.push(kid);
+    kid.on('message', (m: FromWorker) => this.onMessage(kid, m));
+    kid.on('exit', (code, signal) => {
+      const i = this.kids.indexOf(kid);
+      if (i >= 0) this.kids.splice(i, 1);
+      if (!this.stopping) this.host.log.error({ code, signal }, 'gateway data-plane worker exited');
+    });
+    return this.await(kid, 'ready', () => this.send(kid, { t: 'state', state: this.host.state() }));
+  }
+
+  /** Does `then`, resolves when the worker says `what` (rejects if it exits first). */
+  private await(kid: ChildProcess, what: 'ready' | 'listening', then: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onMsg = (m: FromWorker) => {
+        if (m.t !== what) return;
+        kid.off('message', onMsg);
+        kid.off('exit', onExit);
+        resolve();
+      };
+      const onExit = () => reject(new Error(`a data-plane worker exited before '${what}'`));
+      kid.on('message', onMsg);
+      kid.once('exit', onExit);
+      then();
+    });
+  }
+
+  private send(kid: ChildProcess, m: ToWorker): void {
+    if (kid.connected) kid.send(m);
+  }
+
+  broadcast(m: ToWorker): void {
+    for (const k of this.kids) this.send(k, m);
+  }
+
+  /** Pushes fresh state (agents, policies, settings changed). */
+  refresh(): void {
+    this.broadcast({ t: 'state', state: this.host.state() });
+  }
+
+  private onMessage(kid: ChildProcess, m: FromWorker): void {
+    switch (m.t) {
+      case 'verify':
+        this.host.verify(m.token).then(
+          (caller) => this.send(kid, { t: 'verified', id: m.id, caller }),
+          (e: unknown) =>
+            this.send(kid, {
+              t: 'verified',
+              id: m.id,
+              error: isAnsError(e)
+                ? { code: e.code, status: e.statusCode, message: e.message }
+                : { code: 'GW_ERR_BAD_CREDENTIAL', status: 401, message: 'the agent token is not valid' },
+            }),
+        );
+        return;
+      case 'hold': {
+        if (this.host.approvals.full()) {
+          this.send(kid, { t: 'verdict', id: m.id, ticket: '', verdict: 'full' });
+          return;
+        }
+        const { ticket, verdict } = this.host.approvals.hold(m.ticket);
+        void verdict.then((v) => this.send(kid, { t: 'verdict', id: m.id, ticket: ticket.id, verdict: v }));
+        return;
+      }
+      case 'cancel':
+        this.host.approvals.cancel(m.ticket);
+        return;
+      case 'status':
+        this.host.statusOf(m.fqdn).then(
+          (status) => this.send(kid, { t: 'status', id: m.id, status }),
+          () => this.send(kid, { t: 'status', id: m.id, status: undefined }),
+        );
+        return;
+      case 'outcomes':
+        for (const o of m.list) this.host.account(o);
+        return;
+      case 'eject':
+        this.host.ejected(m.target);
+        return;
+      default:
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.server?.close();
+    await Promise.all(
+      this.kids.map(
+        (k) =>
+          new Promise<void>((resolve) => {
+            if (k.exitCode !== null || k.signalCode !== null) return resolve();
+            k.once('exit', () => resolve());
+            k.kill('SIGTERM');
+            setTimeout(() => k.kill('SIGKILL'), 3000).unref();
+          }),
+      ),
+    );
+  }
+}

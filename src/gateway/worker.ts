@@ -1,0 +1,195 @@
+/**
+ * One data-plane worker (forked by plane.ts): serves `/gw/` with the same Gateway as the main
+ * process, but asks the primary to verify tokens, hold approvals and look up non-active names,
+ * and sends finished calls back in batches. State (agents, policies, settings) arrives by IPC.
+ */
+import { createServer, type Server } from 'node:http';
+import { AnsError } from '../errors/index.js';
+import type { AgentRow } from '../../ans/index.js';
+import type { Verdict } from './approval.js';
+import { Backends } from './backend.js';
+import type { VerifiedCaller } from './caller.js';
+import { GatewayErrors } from './errors.js';
+import { Gateway, type Outcome } from './gateway.js';
+import type { FromWorker, PlaneState, ToWorker } from './plane.js';
+import { PolicySet } from './policy.js';
+import { Upstreams } from './proxy.js';
+import { RateLimiter } from './ratelimit.js';
+import { DEFAULT_SETTINGS, type GatewaySettings } from './settings.js';
+
+const send = (m: FromWorker) => process.send?.(m);
+
+let state: PlaneState | undefined;
+let settings: GatewaySettings = DEFAULT_SETTINGS;
+let policies = new PolicySet([], '');
+let byFqdn = new Map<string, AgentRow>();
+let byId = new Map<string, AgentRow>();
+let reachable = new Set<string>();
+let generation = 0;
+const cache = new Map<string, VerifiedCaller>();
+let nextId = 1;
+const waiting = new Map<number, (m: ToWorker) => void>();
+
+function ask<T extends ToWorker>(m: FromWorker & { id: number }): Promise<T> {
+  return new Promise((resolve) => {
+    waiting.set(m.id, resolve as (m: ToWorker) => void);
+    send(m);
+  });
+}
+
+const upstreams = new Upstreams({
+  timeouts: () => ({
+    connectMs: settings.connectTimeoutMs,
+    firstByteMs: settings.firstByteTimeoutMs,
+    idleMs: settings.idleTimeoutMs,
+  }),
+  tls: { caPem: () => state?.caPem ?? '' },
+});
+
+const backends = new Backends(
+  { byName: (f) => byFqdn.get(f.toLowerCase().replace(/\.$/, '')), reachable: (id) => reachable.has(id) },
+  async (fqdn) => (await ask<ToWorker & { t: 'status' }>({ t: 'status', id: nextId++, fqdn })).status,
+  (fqdn) => settings.agents[fqdn]?.balancer ?? settings.balancer,
+  () => ({ maxFailures: settings.maxFailures, ejectMs: settings.ejectMs, maxEjectMs: settings.maxEjectMs }),
+  (a) => send({ t: 'eject', target: a.fqdn }),
+);
+
+const auth = {
+  cached(token: string, now: number): VerifiedCaller | undefined {
+    const c = cache.get(token);
+    if (!c) return undefined;
+    if (c.expMs <= now) {
+      cache.delete(token);
+      return undefined;
+    }
+    if (!byId.has(c.agentId)) throw GatewayErrors.callerNotActive();
+    c.generation = generation;
+    return c;
+  },
+  async verify(token: string): Promise<VerifiedCaller> {
+    const hit = auth.cached(token, Date.now());
+    if (hit) return hit;
+    const r = await ask<ToWorker & { t: 'verified' }>({ t: 'verify', id: nextId++, token });
+    if (r.error) throw new AnsError(r.error.code, r.error.status, r.error.message);
+    const c = { ...r.caller!, generation };
+    if (cache.size > 100_000) cache.clear();
+    cache.set(token, c);
+    return c;
+  },
+  stillActive(c: VerifiedCaller): boolean {
+    return c.generation === generation && byId.has(c.agentId);
+  },
+};
+
+let outbox: Outcome[] = [];
+const flusher = setInterval(() => {
+  if (outbox.length === 0) return;
+  send({ t: 'outcomes', list: outbox });
+  outbox = [];
+}, 100);
+flusher.unref();
+
+const gw = new Gateway({
+  zone: '',
+  publicUrl: '',
+  settings: () => settings,
+  auth,
+  rate: new RateLimiter(() => ({ ratePerMinute: settings.ratePerMinute, rateBurst: settings.rateBurst })),
+  backends,
+  policies: {
+    get current() {
+      return policies;
+    },
+  },
+  approvals: {
+    full: () => false,
+    hold(t, signal) {
+      const id = nextId++;
+      const ticket = { ...t, id: '', createdAt: new Date().toISOString(), expiresAt: '' };
+      const verdict = new Promise<Verdict>((resolve) => {
+        let ticketId = '';
+        const onClose = () => {
+          if (ticketId) send({ t: 'cancel', ticket: ticketId });
+        };
+        signal?.once('close', onClose);
+        void ask<ToWorker & { t: 'verdict' }>({ t: 'hold', id, ticket: t }).then((r) => {
+          ticketId = r.ticket;
+          ticket.id = r.ticket;
+          signal?.removeListener('close', onClose);
+          // 'full': the primary holds too many calls already; the caller gets the timeout answer.
+          resolve(r.verdict === 'full' ? 'timeout' : (r.verdict as Verdict));
+        });
+      });
+      return { ticket, verdict };
+    },
+  },
+  upstreams,
+  audit: { record: () => undefined },
+  graph: { note: () => undefined },
+  metrics: undefined,
+  now: Date.now,
+  report: (o) => {
+    outbox.push(o);
+    if (outbox.length >= 2000) {
+      send({ t: 'outcomes', list: outbox });
+      outbox = [];
+    }
+  },
+});
+
+function apply(s: PlaneState): void {
+  state = s;
+  settings = s.settings;
+  policies = new PolicySet(s.policies, s.zone);
+  const agents = s.agents as unknown as AgentRow[];
+  byFqdn = new Map(agents.map((a) => [a.fqdn, a]));
+  byId = new Map(agents.map((a) => [a.id, a]));
+  reachable = new Set(s.reachable);
+  Object.assign(gw.p, { zone: s.zone, publicUrl: s.publicUrl });
+  backends.forgetRefusals();
+}
+
+const server: Server = createServer((req, res) => void gw.handle(req, res));
+server.keepAliveTimeout = 65_000;
+let ready = false;
+process.on('message', (m: ToWorker | 'server' | 'socket', handle?: unknown) => {
+  if (m === 'server') {
+    server.listen(handle as Parameters<Server['listen']>[0], () => send({ t: 'listening' }));
+    return;
+  }
+  if (m === 'socket') {
+    server.emit('connection', handle);
+    return;
+  }
+  switch (m.t) {
+    case 'state':
+      apply(m.state);
+      if (!ready) {
+        ready = true;
+        send({ t: 'ready' });
+      }
+      return;
+    case 'reachable':
+      reachable = new Set(m.ids);
+      return;
+    case 'forget':
+      generation++;
+      if (m.kind === 'all') cache.clear();
+      else for (const [k, v] of cache) if ((m.kind === 'agent' ? v.agentId : v.serial) === m.id) cache.delete(k);
+      return;
+    default: {
+      const w = waiting.get(m.id);
+      if (w) {
+        waiting.delete(m.id);
+        w(m);
+      }
+    }
+  }
+});
+
+process.on('SIGTERM', () => {
+  server.close();
+  void upstreams.close().then(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+});
+process.on('disconnect', () => process.exit(0));

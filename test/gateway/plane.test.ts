@@ -1,0 +1,124 @@
+/** Data-plane workers: `/gw/` served by extra processes on their own port, state kept in step. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../helpers/api.js';
+import { freePort } from '../helpers/ports.js';
+import { startServer, type RunningServer } from '../helpers/server.js';
+import { enrol, eventually, upstream, type TestAgent, type Upstream } from './helpers.js';
+
+let s: RunningServer;
+let api: ReturnType<typeof client>;
+let up: Upstream;
+let caller: TestAgent;
+let target: TestAgent;
+let door: TestAgent;
+let port: number;
+let token: string;
+
+beforeAll(async () => {
+  s = await startServer();
+  api = client(s.url);
+  up = await upstream((req, res) =>
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`pid-agnostic ${req.url}`),
+  );
+  caller = await enrol(s.url, s.adminToken, 'caller', {
+    endpoints: [{ protocol: 'http', url: 'http://127.0.0.1:9/' }],
+  });
+  target = await enrol(s.url, s.adminToken, 'target', { endpoints: [{ protocol: 'http', url: `${up.url}/api` }] });
+  door = await enrol(s.url, s.adminToken, 'door', {
+    skills: [{ id: 'open', name: 'Open', description: 'Opens the door', requireHumanApproval: true }],
+    endpoints: [{ protocol: 'http', url: `${up.url}/door` }],
+  });
+  token = await caller.token();
+  port = await freePort();
+  const r = await api.put('/v1/gateway/settings', { dataPlane: { port, workers: 2 } }, s.adminToken);
+  expect(r.status).toBe(200);
+  await eventually(
+    async () => {
+      try {
+        return (
+          (await fetch(`http://127.0.0.1:${port}/gw/${target.fqdn}/`, { signal: AbortSignal.timeout(1000) })).status ===
+          401
+        );
+      } catch {
+        return false;
+      }
+    },
+    20_000,
+    100,
+  ).catch((e: unknown) => {
+    throw new Error(`data plane did not come up: ${String(e)}\n${s.logs.slice(-15).join('\n')}`);
+  });
+});
+afterAll(async () => {
+  await s?.stop();
+  await up?.close();
+});
+
+const plane = (path: string, bearer = token) =>
+  fetch(`http://127.0.0.1:${port}/gw/${path}`, { headers: { authorization: `Bearer ${bearer}` } });
+
+describe('data-plane workers', () => {
+  it('forward like the main port, with the same refusals', async () => {
+    for (let i = 0; i < 10; i++) {
+      const r = await plane(`${target.fqdn}/x?i=${i}`);
+      expect(r.status).toBe(200);
+      expect(await r.text()).toBe(`pid-agnostic /api/x?i=${i}`);
+    }
+    expect((await plane('nobody.agents.internal/x')).status).toBe(404);
+    expect((await plane('x.example.com/x')).status).toBe(404);
+    expect((await plane(`${target.fqdn}/x`, 'garbage')).status).toBe(401);
+  });
+
+  it('report calls to the main process (graph, metrics)', async () => {
+    await eventually(async () => {
+      const g = await api.get<{ edges: { caller: string; target: string; calls: number }[] }>(
+        '/v1/graph',
+        s.adminToken,
+      );
+      return (g.body.edges.find((e) => e.caller === caller.fqdn && e.target === target.fqdn)?.calls ?? 0) >= 10;
+    }, 3000);
+  });
+
+  it('follow policies and hold approvals in the main process', async () => {
+    const p = await api.post<{ id: string }>(
+      '/v1/policies',
+      { caller: caller.fqdn, target: target.fqdn, effect: 'deny' },
+      s.adminToken,
+    );
+    await eventually(async () => (await plane(`${target.fqdn}/x`)).status === 403, 3000);
+    await api.del(`/v1/policies/${p.body.id}`, s.adminToken);
+    await eventually(async () => (await plane(`${target.fqdn}/x`)).status === 200, 3000);
+    const held = plane(`${door.fqdn}/open`);
+    const t = await eventually(
+      async () => (await api.get<{ items: { id: string }[] }>('/v1/approvals', s.adminToken)).body.items[0],
+    );
+    await api.post(`/v1/approvals/${t.id}/approve`, {}, s.adminToken);
+    expect((await held).status).toBe(200);
+  });
+
+  it('refuse a revoked caller within a second', async () => {
+    const c2 = await enrol(s.url, s.adminToken, 'revokee', { endpoints: [{ protocol: 'http', url: `${up.url}/api` }] });
+    const t2 = await c2.token();
+    await eventually(async () => (await plane(`${target.fqdn}/x`, t2)).status === 200, 3000);
+    await api.post(`/v1/agents/${c2.id}/revoke`, { reason: 'keyCompromise' }, s.adminToken);
+    const t0 = Date.now();
+    await eventually(async () => (await plane(`${target.fqdn}/x`, t2)).status === 401, 1000, 20);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('stop when the setting is cleared', async () => {
+    await api.put('/v1/gateway/settings', { dataPlane: null }, s.adminToken);
+    await eventually(
+      async () => {
+        try {
+          await fetch(`http://127.0.0.1:${port}/gw/${target.fqdn}/`, { signal: AbortSignal.timeout(1000) });
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      8000,
+      100,
+    );
+  });
+});
