@@ -27,6 +27,7 @@ import { buildHttp, createMetrics, registerDomainMetrics } from './http/index.js
 import { openStore, type Db } from './store/index.js';
 import { healthRoutes } from './http/health.js';
 import { Federation, amspRoutes } from './federation/index.js';
+import { gatewayRoutes } from './gateway/index.js';
 import { zoneRoutes } from './http/zone.js';
 import { SerialQueue } from './util/serial-queue.js';
 
@@ -264,7 +265,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await http.register(adminTokenRoutes, { db, auth, audit: registry.audit });
   await http.register(caRoutes(ca, { requireAdmin: (req) => auth.admin(req) }));
   await http.register(zoneRoutes, { auth, masterFile: () => dns.masterFile() });
-  await http.register((await import('./gateway/index.js')).gatewayRoutes, {
+  await http.register(gatewayRoutes, {
     config,
     db,
     registry,

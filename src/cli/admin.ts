@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { policyCli } from '../gateway/index.js';
 import { adminToken, call, type ClientOptions } from './client.js';
 import { clientOptions, out, table } from './common.js';
 
@@ -115,5 +116,47 @@ export function adminCommand(): Command {
     });
     table(r.tokens, ['name', 'createdAt', 'revokedAt']);
   });
+  const gw = (o: ClientOptions) =>
+    policyCli({ call: (method, path, body) => call(o, method, path, { bearer: adminToken(o), ...(body !== undefined ? { body } : {}) }) });
+  const policy = admin.command('policy').description('gateway policies: who may call whom (most specific wins, deny wins ties)');
+  clientOptions(policy.command('add').description('add a rule; a PATTERN is an FQDN or *.<zone>'))
+    .argument('<caller>')
+    .argument('<target>')
+    .argument('<effect>', 'allow | deny')
+    .action(async (caller: string, target: string, effect: string, o: ClientOptions) => {
+      const r = await gw(o).add(caller, target, effect);
+      process.stdout.write(`${r.id} ${r.caller} -> ${r.target}: ${r.effect}\n`);
+    });
+  clientOptions(policy.command('list').description('list rules')).action(async (o: ClientOptions) => {
+    const p = gw(o);
+    table(await p.list(), p.columns.policy);
+  });
+  clientOptions(policy.command('remove').description('remove a rule'))
+    .argument('<id>')
+    .action(async (id: string, o: ClientOptions) => {
+      await gw(o).remove(id);
+      process.stdout.write(`removed ${id}\n`);
+    });
+  const approvals = clientOptions(admin.command('approvals').description('calls held for human approval'));
+  approvals.action(async (o: ClientOptions) => {
+    const p = gw(o);
+    table(await p.approvals(), p.columns.approval);
+  });
+  for (const verdict of ['approve', 'deny'] as const) {
+    clientOptions(approvals.command(verdict).description(`${verdict} a held call`))
+      .argument('<id>')
+      .action(async (id: string, o: ClientOptions) => {
+        await gw(o).decide(id, verdict);
+        process.stdout.write(`${verdict === 'approve' ? 'approved' : 'denied'} ${id}\n`);
+      });
+  }
+  clientOptions(admin.command('graph').description('who calls whom through the gateway'))
+    .option('--json', 'print JSON')
+    .action(async (o: ClientOptions & { json?: boolean }) => {
+      const p = gw(o);
+      const g = await p.graph();
+      if (o.json) return out(g);
+      table(g.edges, p.columns.edge);
+    });
   return admin;
 }

@@ -28,7 +28,9 @@ try {
     process.stderr.write(`ans: ${e.message}\n`);
     process.exitCode = 1;
   } else {
-    process.stderr.write(`ans: ${(e as Error).stack ?? String(e)}\n`);
+    // Stack traces are for developers: ANS_DEBUG=1 shows them.
+    const err = e as Error;
+    process.stderr.write(`ans: ${process.env['ANS_DEBUG'] ? (err.stack ?? String(e)) : (err.message ?? String(e))}\n`);
     process.exitCode = 1;
   }
 }

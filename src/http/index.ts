@@ -37,7 +37,9 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Per-request info lines cost more than the request on hot paths; metrics count requests.
     logController: new LogController({ disableRequestLogging: true }),
-    connectionTimeout: 30_000,
+    // Idle keep-alive sockets close after 72 s (Fastify's keepAliveTimeout); the connection
+    // timeout must not be shorter, or clients reuse sockets the server is about to drop.
+    connectionTimeout: 0,
     requestTimeout: 60_000,
     routerOptions: { maxParamLength: 512 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
