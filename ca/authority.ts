@@ -176,11 +176,18 @@ export class CertificateAuthority {
   private readonly leafCache = new Map<string, Leaf>();
   private readonly crlCache = new Map<string, { gen: number; builtAt: number; der: Promise<Uint8Array> }>();
   /** Pre-produced nonce-less answers by request bytes; valid while `status` is the cached one. */
-  private readonly ocspCache = new Map<string, { gen: number; at: number; der: Uint8Array; serial: string; status: Status }>();
+  private readonly ocspCache = new Map<
+    string,
+    { gen: number; at: number; der: Uint8Array; serial: string; status: Status }
+  >();
   /** Serials whose nonce-less OCSP answer is in the store, with the state stored. */
   private readonly ocspPersisted = new Map<string, { revoked: boolean; at: number }>();
 
-  private readonly insertQueue: { row: repo.NewCert; resolve: (r: repo.InsertResult) => void; reject: (e: unknown) => void }[] = [];
+  private readonly insertQueue: {
+    row: repo.NewCert;
+    resolve: (r: repo.InsertResult) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
   private inserting = false;
 
   readonly stats: CaStats = { issued: 0, revoked: 0, ocspResponses: 0, crlBuilds: 0, lastCrlBuildMs: 0 };
@@ -202,7 +209,8 @@ export class CertificateAuthority {
    */
   static async open(opts: CaOptions): Promise<CertificateAuthority> {
     const days = opts.validityDays ?? 30;
-    if (!Number.isInteger(days) || days < 1 || days > 397) throw CaErrors.badConfig(`validityDays ${days} is not 1..397`);
+    if (!Number.isInteger(days) || days < 1 || days > 397)
+      throw CaErrors.badConfig(`validityDays ${days} is not 1..397`);
     const zone = normalizeName(opts.zone);
     if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(zone)) throw CaErrors.badConfig(`zone '${opts.zone}' is not a DNS name`);
     try {
@@ -211,7 +219,8 @@ export class CertificateAuthority {
     } catch {
       throw CaErrors.badConfig(`publicUrl '${opts.publicUrl}' is not an http(s) URL`);
     }
-    if (opts.passphrase !== undefined && opts.passphrase.length === 0) throw CaErrors.badConfig('the CA passphrase is empty');
+    if (opts.passphrase !== undefined && opts.passphrase.length === 0)
+      throw CaErrors.badConfig('the CA passphrase is empty');
     const ca = new CertificateAuthority(opts);
     let rows = await repo.loadKeys(opts.db);
     if (!rows.some((r) => r.role === 'root') && opts.passphrase !== undefined) {
@@ -249,7 +258,13 @@ export class CertificateAuthority {
     await this.insertIssuing(tx, 1, rootDer, rootKey, passphrase);
   }
 
-  private async insertIssuing(tx: Queryable, generation: number, rootDer: Uint8Array, rootKey: KeyObject, passphrase: string): Promise<void> {
+  private async insertIssuing(
+    tx: Queryable,
+    generation: number,
+    rootDer: Uint8Array,
+    rootKey: KeyObject,
+    passphrase: string,
+  ): Promise<void> {
     const key = generateCaKey('P-256');
     const der = issuingCertificate({ key, generation, zone: this.zone, rootDer, rootKey, now: this.now() });
     await repo.insertKey(tx, {
@@ -290,7 +305,10 @@ export class CertificateAuthority {
     const ski = keyIdentifier(cert.subjectPublicKeyInfo);
     const nameDer = new Uint8Array(cert.subject.toSchema().toBER(false));
     const keyBits = cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
-    const signer = this.passphrase === undefined ? undefined : signingKey(decryptKey(r.keyPem, this.passphrase, `issuing CA ${r.id}`));
+    const signer =
+      this.passphrase === undefined
+        ? undefined
+        : signingKey(decryptKey(r.keyPem, this.passphrase, `issuing CA ${r.id}`));
     return {
       id: r.id,
       generation: r.generation,
@@ -322,7 +340,12 @@ export class CertificateAuthority {
           OID.authorityInfoAccess,
           false,
           new pkijs.InfoAccess({
-            accessDescriptions: [new pkijs.AccessDescription({ accessMethod: OID.ocspAccess, accessLocation: uriName(`${this.publicUrl}/v1/ca/ocsp`) })],
+            accessDescriptions: [
+              new pkijs.AccessDescription({
+                accessMethod: OID.ocspAccess,
+                accessLocation: uriName(`${this.publicUrl}/v1/ca/ocsp`),
+              }),
+            ],
           }),
         ),
       },
@@ -437,7 +460,10 @@ export class CertificateAuthority {
         } else if (v.revocations !== old.revocations) {
           // Only the certificates revoked since our last look lose their cached status (and
           // with it their pre-produced OCSP answers); the CRL is rebuilt.
-          const changed = old.revocations < 0 || v.revocations < old.revocations ? null : await repo.revokedSince(this.db, old.revocations, MAX_TARGETED_INVALIDATION);
+          const changed =
+            old.revocations < 0 || v.revocations < old.revocations
+              ? null
+              : await repo.revokedSince(this.db, old.revocations, MAX_TARGETED_INVALIDATION);
           // Every bump through this code stamps at least one row; fewer rows than bumps means
           // someone revoked by other means (SQL by hand): drop everything to be safe.
           if (changed === null || changed.length < v.revocations - old.revocations) {
@@ -519,7 +545,16 @@ export class CertificateAuthority {
     const rsa = parsed.key.kind === 'RSA';
     for (let attempt = 0; ; attempt++) {
       const serial = randomSerial();
-      const der = signLeaf(issuer, { serial, spkiDer: parsed.spkiDer, keyBits: parsed.keyBits, fqdn, uri, notBefore, notAfter, rsa });
+      const der = signLeaf(issuer, {
+        serial,
+        spkiDer: parsed.spkiDer,
+        keyBits: parsed.keyBits,
+        fqdn,
+        uri,
+        notBefore,
+        notAfter,
+        rsa,
+      });
       const row = {
         serial,
         subjectId: req.subjectId,
@@ -538,9 +573,24 @@ export class CertificateAuthority {
         // Outside a caller's transaction the row is committed: its status is known.
         if (tx === undefined) {
           if (this.statusCache.size >= MAX_STATUS_CACHE) this.statusCache.clear();
-          this.statusCache.set(serial, { subjectId: req.subjectId, fqdn, issuerId: issuer.id, notBefore, notAfter, revokedAt: null, reason: null });
+          this.statusCache.set(serial, {
+            subjectId: req.subjectId,
+            fqdn,
+            issuerId: issuer.id,
+            notBefore,
+            notAfter,
+            revokedAt: null,
+            reason: null,
+          });
         }
-        return { serial, pem: toPem('CERTIFICATE', der), chainPem: this.chainOf(issuer), notBefore, notAfter, spkiSha256: parsed.spkiSha256 };
+        return {
+          serial,
+          pem: toPem('CERTIFICATE', der),
+          chainPem: this.chainOf(issuer),
+          notBefore,
+          notAfter,
+          spkiSha256: parsed.spkiSha256,
+        };
       }
       // A 128-bit collision: practically never; the unique key guarantees no reuse anyway.
       if (attempt >= 3) throw new Error('could not allocate a fresh certificate serial');
@@ -565,7 +615,13 @@ export class CertificateAuthority {
       while (this.insertQueue.length > 0) {
         const batch = this.insertQueue.splice(0, MAX_INSERT_GROUP);
         try {
-          const res = batch.length === 1 ? [await repo.insertCert(this.db, batch[0]!.row)] : await repo.insertCerts(this.db, batch.map((b) => b.row));
+          const res =
+            batch.length === 1
+              ? [await repo.insertCert(this.db, batch[0]!.row)]
+              : await repo.insertCerts(
+                  this.db,
+                  batch.map((b) => b.row),
+                );
           batch.forEach((b, i) => b.resolve(res[i]!));
         } catch (e) {
           for (const b of batch) b.reject(e);
@@ -645,7 +701,12 @@ export class CertificateAuthority {
     this.stats.revoked++;
   }
 
-  private async recordRevocations(q: Queryable, serials: readonly string[], revokedAt: Date, reason: RevocationReason): Promise<void> {
+  private async recordRevocations(
+    q: Queryable,
+    serials: readonly string[],
+    revokedAt: Date,
+    reason: RevocationReason,
+  ): Promise<void> {
     // The CRL entry is encoded once, here; CRL builds only concatenate stored entries.
     const entries = serials.map((serial) => Buffer.from(encodeEntry({ serial, revokedAt, reason })).toString('hex'));
     await repo.bumpRevocations(q, serials, entries);
@@ -675,7 +736,14 @@ export class CertificateAuthority {
     const now = this.now().getTime();
     if (now < st.notBefore.getTime()) throw CaErrors.chainInvalid('the certificate is not valid yet');
     const status = st.revokedAt ? 'revoked' : st.notAfter.getTime() <= now ? 'expired' : 'good';
-    return { serial: leaf.serial, subjectId: st.subjectId, fqdn: st.fqdn, status, publicKey: leaf.publicKey, alg: leaf.alg };
+    return {
+      serial: leaf.serial,
+      subjectId: st.subjectId,
+      fqdn: st.fqdn,
+      status,
+      publicKey: leaf.publicKey,
+      alg: leaf.alg,
+    };
   }
 
   private parseLeaf(x5c: readonly string[]): Leaf {
@@ -768,7 +836,11 @@ export class CertificateAuthority {
       const fresh = await repo.revokedWithoutEntry(this.db, issuer.id, now);
       for (let i = 0; i < fresh.length; i += CRL_FILL_BATCH) {
         const batch = fresh.slice(i, i + CRL_FILL_BATCH);
-        await repo.saveCrlEntries(this.db, batch.map((e) => e.serial), batch.map((e) => Buffer.from(encodeEntry(e)).toString('hex')));
+        await repo.saveCrlEntries(
+          this.db,
+          batch.map((e) => e.serial),
+          batch.map((e) => Buffer.from(encodeEntry(e)).toString('hex')),
+        );
       }
       entries = await repo.crlEntries(this.db, issuer.id, now);
       if (entries.missing === 0) break;
@@ -778,7 +850,12 @@ export class CertificateAuthority {
     const crlNumber = await repo.nextCrlNumber(this.db);
     const thisUpdate = wholeSeconds(now);
     const nextUpdate = wholeSeconds(new Date(now.getTime() + CRL_VALIDITY_MS));
-    const der = assembleCrl({ name: issuer.cert.subject, ski: issuer.ski, signer: issuer.signer }, { crlNumber, thisUpdate, nextUpdate }, entries.der, entries.count);
+    const der = assembleCrl(
+      { name: issuer.cert.subject, ski: issuer.ski, signer: issuer.signer },
+      { crlNumber, thisUpdate, nextUpdate },
+      entries.der,
+      entries.count,
+    );
     await repo.saveCrl(this.db, issuer.id, { crlNumber, epoch: revocations, thisUpdate, nextUpdate, der });
     this.stats.crlBuilds++;
     this.stats.lastCrlBuildMs = Date.now() - started;
@@ -796,14 +873,20 @@ export class CertificateAuthority {
   async ocsp(requestDer: Uint8Array): Promise<Uint8Array> {
     try {
       await this.fresh();
-      const key = requestDer.byteLength <= 512 ? Buffer.from(requestDer.buffer, requestDer.byteOffset, requestDer.byteLength).toString('latin1') : undefined;
+      const key =
+        requestDer.byteLength <= 512
+          ? Buffer.from(requestDer.buffer, requestDer.byteOffset, requestDer.byteLength).toString('latin1')
+          : undefined;
       if (key !== undefined) {
         const hit = this.ocspCache.get(key);
         if (hit && Date.now() - hit.at < OCSP_CACHE_MS && this.statusCache.get(hit.serial) === hit.status) {
           return hit.der;
         }
       }
-      const parsed = parseOcspRequest(requestDer, this.issuers.map((i) => i.ocsp));
+      const parsed = parseOcspRequest(
+        requestDer,
+        this.issuers.map((i) => i.ocsp),
+      );
       if (!parsed.ok) return ocspError(parsed.status);
       const issuer = this.issuerById(parsed.issuer.id)!;
       const gen = this.cacheGen;
@@ -811,7 +894,13 @@ export class CertificateAuthority {
       const answers: OcspAnswer[] = [];
       for (const item of parsed.items) answers.push({ item, status: await this.certState(item.serial, issuer.id) });
       if (!issuer.signer) return await this.storedOcsp(answers);
-      const der = buildOcspResponse({ ...issuer.ocsp, signer: issuer.signer }, answers, this.now(), OCSP_VALIDITY_MS, parsed.nonce);
+      const der = buildOcspResponse(
+        { ...issuer.ocsp, signer: issuer.signer },
+        answers,
+        this.now(),
+        OCSP_VALIDITY_MS,
+        parsed.nonce,
+      );
       this.stats.ocspResponses++;
       const status = single !== undefined ? this.statusCache.get(single) : undefined;
       if (single !== undefined && key !== undefined && status && gen === this.cacheGen) {
@@ -848,7 +937,11 @@ export class CertificateAuthority {
     const a = answers[0];
     if (answers.length !== 1 || !a || a.status.state === 'unknown') return ocspError('tryLater');
     const stored = await repo.storedOcsp(this.db, a.item.serial);
-    if (!stored || stored.revoked !== (a.status.state === 'revoked') || stored.nextUpdate.getTime() <= this.now().getTime()) {
+    if (
+      !stored ||
+      stored.revoked !== (a.status.state === 'revoked') ||
+      stored.nextUpdate.getTime() <= this.now().getTime()
+    ) {
       return ocspError('tryLater');
     }
     return stored.der;
@@ -895,7 +988,9 @@ const BC_LEAF_DER = enc(BC_LEAF);
 const KU_SIG_DER = enc(KU_SIG);
 const KU_RSA_DER = enc(KU_RSA);
 const EKU_DER = enc(EKU);
-const V3_DER = enc(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Integer({ value: 2 })] }));
+const V3_DER = enc(
+  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Integer({ value: 2 })] }),
+);
 
 function leafTemplate(issuer: Issuer & { signer: SigningKey }): LeafTemplate {
   if (!issuer.leafTpl) {

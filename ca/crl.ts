@@ -74,7 +74,9 @@ export function assembleCrl(issuer: CrlIssuer, p: CrlParams, entries: Uint8Array
           ext(
             OID.authorityKeyIdentifier,
             false,
-            new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: issuer.ski.slice().buffer }) }),
+            new pkijs.AuthorityKeyIdentifier({
+              keyIdentifier: new asn1js.OctetString({ valueHex: issuer.ski.slice().buffer }),
+            }),
           ),
           ext(OID.crlNumber, false, new asn1js.Integer({ value: p.crlNumber })),
         ],

@@ -105,7 +105,8 @@ export const CaErrors = {
   passphraseWrong: defineError(
     'CA_ERR_PASSPHRASE_WRONG',
     500,
-    (what: string) => `the CA passphrase does not decrypt the stored ${what} key; start with the passphrase it was created with`,
+    (what: string) =>
+      `the CA passphrase does not decrypt the stored ${what} key; start with the passphrase it was created with`,
   ),
   badConfig: defineError('CA_ERR_CONFIG', 500, (why: string) => `bad CA configuration: ${why}`),
   noIssuer: defineError(

@@ -31,7 +31,9 @@ export function ocspError(status: Exclude<OcspResponseStatus, 'successful'>): Ui
   const code = OCSP_STATUS[status];
   let der = errorCache.get(code);
   if (!der) {
-    der = new Uint8Array(new pkijs.OCSPResponse({ responseStatus: new asn1js.Enumerated({ value: code }) }).toSchema().toBER(false));
+    der = new Uint8Array(
+      new pkijs.OCSPResponse({ responseStatus: new asn1js.Enumerated({ value: code }) }).toSchema().toBER(false),
+    );
     errorCache.set(code, der);
   }
   return der;
@@ -101,14 +103,24 @@ export function parseOcspRequest(der: Uint8Array, issuers: readonly OcspIssuer[]
     need(parts.length === 0 && (extsWrap === undefined || isCtx(extsWrap, 2)));
     const reqs = list.valueBlock.value;
     if (reqs.length === 0 || reqs.length > MAX_OCSP_REQUESTS) return { ok: false, status: 'malformedRequest' };
-    const found: { alg: string; nameHash: Uint8Array; keyHash: Uint8Array; certId: asn1js.Sequence; serial: asn1js.Integer }[] = [];
+    const found: {
+      alg: string;
+      nameHash: Uint8Array;
+      keyHash: Uint8Array;
+      certId: asn1js.Sequence;
+      serial: asn1js.Integer;
+    }[] = [];
     for (const r of reqs) {
       need(isSeq(r) && r.valueBlock.value.length >= 1 && r.valueBlock.value.length <= 2);
       const [certId, single] = r.valueBlock.value;
       need(isSeq(certId) && (single === undefined || isCtx(single, 0)));
       const [alg, nameHash, keyHash, serial, ...rest] = certId.valueBlock.value;
       need(isSeq(alg) && alg.valueBlock.value[0] instanceof asn1js.ObjectIdentifier && rest.length === 0);
-      need(nameHash instanceof asn1js.OctetString && keyHash instanceof asn1js.OctetString && serial instanceof asn1js.Integer);
+      need(
+        nameHash instanceof asn1js.OctetString &&
+          keyHash instanceof asn1js.OctetString &&
+          serial instanceof asn1js.Integer,
+      );
       found.push({
         alg: (alg.valueBlock.value[0] as asn1js.ObjectIdentifier).valueBlock.toString(),
         nameHash: nameHash.valueBlock.valueHexView,
@@ -127,7 +139,8 @@ export function parseOcspRequest(der: Uint8Array, issuers: readonly OcspIssuer[]
         const value = rest[rest.length - 1];
         need(value instanceof asn1js.OctetString && rest.length <= 2);
         if (oid.valueBlock.toString() !== OID.ocspNonce) continue;
-        if (value.valueBlock.valueHexView.byteLength > MAX_NONCE_BYTES + 4) return { ok: false, status: 'malformedRequest' };
+        if (value.valueBlock.valueHexView.byteLength > MAX_NONCE_BYTES + 4)
+          return { ok: false, status: 'malformedRequest' };
         nonce = enc(e);
       }
     }
@@ -147,9 +160,7 @@ export function parseOcspRequest(der: Uint8Array, issuers: readonly OcspIssuer[]
 }
 
 export type CertState =
-  | { state: 'good' }
-  | { state: 'revoked'; revokedAt: Date; reason: RevocationReason }
-  | { state: 'unknown' };
+  { state: 'good' } | { state: 'revoked'; revokedAt: Date; reason: RevocationReason } | { state: 'unknown' };
 
 const GOOD_DER = enc(new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 } }));
 const UNKNOWN_DER = enc(new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 2 } }));
@@ -164,7 +175,12 @@ function certStatus(s: CertState): Uint8Array {
       const code = REASON_CODE[s.reason];
       const value: asn1js.AsnType[] = [new asn1js.GeneralizedTime({ valueDate: wholeSeconds(s.revokedAt) })];
       if (code !== 0) {
-        value.push(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Enumerated({ value: code })] }));
+        value.push(
+          new asn1js.Constructed({
+            idBlock: { tagClass: 3, tagNumber: 0 },
+            value: [new asn1js.Enumerated({ value: code })],
+          }),
+        );
       }
       return enc(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value }));
     }
@@ -186,7 +202,8 @@ let lastTime: { ms: number; der: Uint8Array } = { ms: -1, der: new Uint8Array() 
 /** [0] EXPLICIT nextUpdate, likewise. */
 let lastNext: { ms: number; der: Uint8Array } = { ms: -1, der: new Uint8Array() };
 function genTime(d: Date): Uint8Array {
-  if (lastTime.ms !== d.getTime()) lastTime = { ms: d.getTime(), der: enc(new asn1js.GeneralizedTime({ valueDate: d })) };
+  if (lastTime.ms !== d.getTime())
+    lastTime = { ms: d.getTime(), der: enc(new asn1js.GeneralizedTime({ valueDate: d })) };
   return lastTime.der;
 }
 
@@ -207,23 +224,38 @@ export function buildOcspResponse(
   if (!parts) {
     parts = {
       // ResponderID byKey: [2] EXPLICIT KeyHash (OCTET STRING)
-      responderId: enc(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 2 }, value: [new asn1js.OctetString({ valueHex: issuer.responderKeyHash.slice().buffer })] })),
+      responderId: enc(
+        new asn1js.Constructed({
+          idBlock: { tagClass: 3, tagNumber: 2 },
+          value: [new asn1js.OctetString({ valueHex: issuer.responderKeyHash.slice().buffer })],
+        }),
+      ),
       sigAlg: enc(issuer.signer.algorithm),
     };
     issuerParts.set(issuer, parts);
   }
   const thisUpdate = genTime(wholeSeconds(now));
   const next = wholeSeconds(new Date(now.getTime() + validityMs));
-  if (lastNext.ms !== next.getTime()) lastNext = { ms: next.getTime(), der: tlv(TAG.ctx(0), [enc(new asn1js.GeneralizedTime({ valueDate: next }))]) };
+  if (lastNext.ms !== next.getTime())
+    lastNext = { ms: next.getTime(), der: tlv(TAG.ctx(0), [enc(new asn1js.GeneralizedTime({ valueDate: next }))]) };
   const nextUpdate = lastNext.der;
-  const responses = answers.map((a) => tlv(TAG.SEQUENCE, [a.item.certIdDer, certStatus(a.status), thisUpdate, nextUpdate]));
+  const responses = answers.map((a) =>
+    tlv(TAG.SEQUENCE, [a.item.certIdDer, certStatus(a.status), thisUpdate, nextUpdate]),
+  );
   const tbsParts = [parts.responderId, thisUpdate, tlv(TAG.SEQUENCE, responses)];
   if (nonce) tbsParts.push(tlv(TAG.ctx(1), [tlv(TAG.SEQUENCE, [nonce])]));
   const tbs = tlv(TAG.SEQUENCE, tbsParts);
   // BasicOCSPResponse ::= SEQUENCE { tbsResponseData, signatureAlgorithm, signature } (no certs:
   // the issuing CA signs itself).
-  const basic = tlv(TAG.SEQUENCE, [tbs, parts.sigAlg, enc(new asn1js.BitString({ valueHex: signBytes(issuer.signer, tbs).slice().buffer }))]);
+  const basic = tlv(TAG.SEQUENCE, [
+    tbs,
+    parts.sigAlg,
+    enc(new asn1js.BitString({ valueHex: signBytes(issuer.signer, tbs).slice().buffer })),
+  ]);
   // OCSPResponse ::= SEQUENCE { responseStatus, responseBytes [0] EXPLICIT ResponseBytes }
   // ResponseBytes ::= SEQUENCE { responseType OID, response OCTET STRING }
-  return tlv(TAG.SEQUENCE, [SUCCESSFUL_DER, tlv(TAG.ctx(0), [tlv(TAG.SEQUENCE, [BASIC_OID_DER, tlv(TAG.OCTET_STRING, [basic])])])]);
+  return tlv(TAG.SEQUENCE, [
+    SUCCESSFUL_DER,
+    tlv(TAG.ctx(0), [tlv(TAG.SEQUENCE, [BASIC_OID_DER, tlv(TAG.OCTET_STRING, [basic])])]),
+  ]);
 }

@@ -110,8 +110,15 @@ function loadKey(
     if (curve && keyBits.byteLength === 1 + 2 * curve.size && keyBits[0] === 4) {
       const x = keyBits.subarray(1, 1 + curve.size);
       const y = keyBits.subarray(1 + curve.size);
-      const publicKey = createPublicKey({ key: { kty: 'EC', crv: curve.crv, x: b64url(x), y: b64url(y) }, format: 'jwk' });
-      return { publicKey, spkiDer: concat(spkiPrefix(algOid, paramOid, keyBits.byteLength), keyBits), key: { kind: curve.kind } };
+      const publicKey = createPublicKey({
+        key: { kty: 'EC', crv: curve.crv, x: b64url(x), y: b64url(y) },
+        format: 'jwk',
+      });
+      return {
+        publicKey,
+        spkiDer: concat(spkiPrefix(algOid, paramOid, keyBits.byteLength), keyBits),
+        key: { kind: curve.kind },
+      };
     }
     if (algOid === OID.ed25519 && paramOid === undefined && keyBits.byteLength === 32) {
       const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(keyBits) }, format: 'jwk' });
@@ -124,7 +131,11 @@ function loadKey(
   try {
     publicKey = createPublicKey({ key: Buffer.from(rawSpki), format: 'der', type: 'spki' });
   } catch {
-    return { publicKey: undefined, spkiDer: rawSpki, key: { kind: undefined, why: `unsupported key algorithm ${algOid}` } };
+    return {
+      publicKey: undefined,
+      spkiDer: rawSpki,
+      key: { kind: undefined, why: `unsupported key algorithm ${algOid}` },
+    };
   }
   const spkiDer = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
   switch (publicKey.asymmetricKeyType) {
@@ -156,7 +167,11 @@ function algorithmOf(v: unknown): { oid: string; param: string | undefined; hasO
   if (!isSeq(v)) throw new Error('AlgorithmIdentifier');
   const [o, p, ...rest] = v.valueBlock.value;
   if (!(o instanceof asn1js.ObjectIdentifier) || rest.length > 0) throw new Error('AlgorithmIdentifier');
-  return { oid: o.valueBlock.toString(), param: p instanceof asn1js.ObjectIdentifier ? p.valueBlock.toString() : undefined, hasOtherParam: p !== undefined && !(p instanceof asn1js.ObjectIdentifier) && !(p instanceof asn1js.Null) };
+  return {
+    oid: o.valueBlock.toString(),
+    param: p instanceof asn1js.ObjectIdentifier ? p.valueBlock.toString() : undefined,
+    hasOtherParam: p !== undefined && !(p instanceof asn1js.ObjectIdentifier) && !(p instanceof asn1js.Null),
+  };
 }
 
 /**
@@ -175,11 +190,13 @@ function decodeCsr(der: Uint8Array): {
   const root = parseDer(der);
   if (!isSeq(root) || root.valueBlock.value.length !== 3) throw new Error('CertificationRequest');
   const [info, alg, sig] = root.valueBlock.value;
-  if (!isSeq(info) || !(sig instanceof asn1js.BitString) || sig.valueBlock.unusedBits !== 0) throw new Error('CertificationRequest');
+  if (!isSeq(info) || !(sig instanceof asn1js.BitString) || sig.valueBlock.unusedBits !== 0)
+    throw new Error('CertificationRequest');
   const parts = info.valueBlock.value;
   if (parts.length < 3 || parts.length > 4) throw new Error('CertificationRequestInfo');
   const [version, subject, spki, attributes] = parts;
-  if (!(version instanceof asn1js.Integer) || !isSeq(subject) || !isSeq(spki)) throw new Error('CertificationRequestInfo');
+  if (!(version instanceof asn1js.Integer) || !isSeq(subject) || !isSeq(spki))
+    throw new Error('CertificationRequestInfo');
   if (attributes !== undefined && !isCtx(attributes, 0)) throw new Error('attributes');
   return {
     tbs: rawOf(info),
@@ -213,20 +230,27 @@ export function parseCsr(pem: string): ParsedCsr {
   let alg: ReturnType<typeof algorithmOf>;
   try {
     alg = algorithmOf(keyAlg);
-    if (!(keyBitString instanceof asn1js.BitString) || keyBitString.valueBlock.unusedBits !== 0 || extra.length > 0) throw new Error('spki');
+    if (!(keyBitString instanceof asn1js.BitString) || keyBitString.valueBlock.unusedBits !== 0 || extra.length > 0)
+      throw new Error('spki');
   } catch {
     throw CaErrors.csrMalformed('the public key does not decode');
   }
   const keyBits = new Uint8Array(keyBitString.valueBlock.valueHexView);
-  const loaded = alg.hasOtherParam && alg.oid === EC_PUBLIC_KEY
-    ? { publicKey: undefined, spkiDer: rawOf(d.spki), key: { kind: undefined, why: 'explicit EC curve parameters' } as const }
-    : loadKey(alg.oid, alg.param, keyBits, rawOf(d.spki));
+  const loaded =
+    alg.hasOtherParam && alg.oid === EC_PUBLIC_KEY
+      ? {
+          publicKey: undefined,
+          spkiDer: rawOf(d.spki),
+          key: { kind: undefined, why: 'explicit EC curve parameters' } as const,
+        }
+      : loadKey(alg.oid, alg.param, keyBits, rawOf(d.spki));
   const commonNames: string[] = [];
   for (const rdn of d.subject.valueBlock.value) {
     if (!(rdn instanceof asn1js.Set)) throw CaErrors.csrMalformed('the subject is not a Name');
     for (const atv of rdn.valueBlock.value) {
       const [type, value] = isSeq(atv) ? atv.valueBlock.value : [];
-      if (!(type instanceof asn1js.ObjectIdentifier) || value === undefined) throw CaErrors.csrMalformed('the subject is not a Name');
+      if (!(type instanceof asn1js.ObjectIdentifier) || value === undefined)
+        throw CaErrors.csrMalformed('the subject is not a Name');
       if (type.valueBlock.toString() !== OID.commonName) continue;
       const v: unknown = (value as { valueBlock?: { value?: unknown } }).valueBlock?.value;
       if (typeof v !== 'string') throw CaErrors.csrMalformed('the subject common name is not a string');
@@ -304,7 +328,8 @@ export const namesExact: CsrValidator = (c, ctx) => {
       throw CaErrors.csrMalformed('the subjectAltName request does not decode');
     }
     for (const n of names) {
-      if (n.type !== 2) throw CaErrors.csrNames(`the SAN request holds a name of type ${generalNameType(n.type)}`, fqdn);
+      if (n.type !== 2)
+        throw CaErrors.csrNames(`the SAN request holds a name of type ${generalNameType(n.type)}`, fqdn);
       if (typeof n.value !== 'string' || normalizeName(n.value) !== fqdn) {
         throw CaErrors.csrNames(`the SAN request holds '${String(n.value)}'`, fqdn);
       }
@@ -328,15 +353,37 @@ export const noUnknownCritical: CsrValidator = (c) => {
 };
 
 /** The order is the order of the errors a client sees first. */
-export const CSR_VALIDATORS: readonly CsrValidator[] = [keyAllowed, signatureValid, nameInZone, namesExact, noUnknownCritical];
+export const CSR_VALIDATORS: readonly CsrValidator[] = [
+  keyAllowed,
+  signatureValid,
+  nameInZone,
+  namesExact,
+  noUnknownCritical,
+];
 
 /** Parses and checks a CSR against every validator; returns the parsed request. */
-export function checkCsrPure(pem: string, ctx: CsrContext, validators: readonly CsrValidator[] = CSR_VALIDATORS): ParsedCsr {
+export function checkCsrPure(
+  pem: string,
+  ctx: CsrContext,
+  validators: readonly CsrValidator[] = CSR_VALIDATORS,
+): ParsedCsr {
   const parsed = parseCsr(pem);
   for (const v of validators) v(parsed, ctx);
   return parsed;
 }
 
 function generalNameType(t: number): string {
-  return ['otherName', 'rfc822Name', 'dNSName', 'x400Address', 'directoryName', 'ediPartyName', 'URI', 'iPAddress', 'registeredID'][t] ?? String(t);
+  return (
+    [
+      'otherName',
+      'rfc822Name',
+      'dNSName',
+      'x400Address',
+      'directoryName',
+      'ediPartyName',
+      'URI',
+      'iPAddress',
+      'registeredID',
+    ][t] ?? String(t)
+  );
 }

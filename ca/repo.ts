@@ -98,7 +98,15 @@ export async function insertKey(q: Queryable, k: KeyRow): Promise<void> {
   await q.query(
     `INSERT INTO ca_keys (id, role, generation, key_pem, spki_der, cert_der, not_after)
      VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [k.id, k.role, k.generation, k.keyPem, Buffer.from(k.spkiDer), k.certDer ? Buffer.from(k.certDer) : null, k.notAfter],
+    [
+      k.id,
+      k.role,
+      k.generation,
+      k.keyPem,
+      Buffer.from(k.spkiDer),
+      k.certDer ? Buffer.from(k.certDer) : null,
+      k.notAfter,
+    ],
   );
 }
 
@@ -144,7 +152,8 @@ export async function insertCerts(q: Queryable, cs: readonly NewCert[]): Promise
   );
   const ok = new Set(rows.map((r) => r.serial));
   const out: InsertResult[] = [];
-  for (const c of cs) out.push(ok.delete(c.serial) ? 'ok' : (await isKeyCompromised(q, c.spkiSha256)) ? 'compromised' : 'serial-taken');
+  for (const c of cs)
+    out.push(ok.delete(c.serial) ? 'ok' : (await isKeyCompromised(q, c.spkiSha256)) ? 'compromised' : 'serial-taken');
   return out;
 }
 
@@ -164,10 +173,9 @@ export async function newestOfSubject(q: Queryable, subjectId: string): Promise<
 }
 
 export async function isKeyCompromised(q: Queryable, spkiSha256: string): Promise<boolean> {
-  const rows = await q.query(
-    "SELECT 1 FROM certificates WHERE spki_sha256 = $1 AND reason = 'keyCompromise' LIMIT 1",
-    [spkiSha256],
-  );
+  const rows = await q.query("SELECT 1 FROM certificates WHERE spki_sha256 = $1 AND reason = 'keyCompromise' LIMIT 1", [
+    spkiSha256,
+  ]);
   return rows.length > 0;
 }
 
@@ -200,7 +208,11 @@ export async function revokeSerial(q: Queryable, serial: string, at: Date, reaso
  * DER CRL entry (one statement). The counter row stays locked until the caller commits, so a
  * reader that sees counter c also sees every row stamped <= c.
  */
-export async function bumpRevocations(q: Queryable, serials: readonly string[], entriesHex: readonly string[]): Promise<void> {
+export async function bumpRevocations(
+  q: Queryable,
+  serials: readonly string[],
+  entriesHex: readonly string[],
+): Promise<void> {
   await q.query(
     `WITH b AS (UPDATE ca_state SET revocations = revocations + 1 WHERE id = 1 RETURNING revocations)
      UPDATE certificates c SET revoked_epoch = (SELECT revocations FROM b), crl_entry = decode(v.e, 'hex')
@@ -211,10 +223,10 @@ export async function bumpRevocations(q: Queryable, serials: readonly string[], 
 
 /** Serials revoked after counter value `epoch`; null when there are more than `limit`. */
 export async function revokedSince(q: Queryable, epoch: number, limit: number): Promise<string[] | null> {
-  const rows = await q.query<{ serial: string }>(
-    'SELECT serial FROM certificates WHERE revoked_epoch > $1 LIMIT $2',
-    [epoch, limit + 1],
-  );
+  const rows = await q.query<{ serial: string }>('SELECT serial FROM certificates WHERE revoked_epoch > $1 LIMIT $2', [
+    epoch,
+    limit + 1,
+  ]);
   return rows.length > limit ? null : rows.map((r) => r.serial);
 }
 
@@ -240,7 +252,11 @@ export async function revokedWithoutEntry(q: Queryable, issuerId: string, now: D
 }
 
 /** Stores encoded CRL entries (hex, so the same SQL works on PGlite and pg). */
-export async function saveCrlEntries(q: Queryable, serials: readonly string[], entriesHex: readonly string[]): Promise<void> {
+export async function saveCrlEntries(
+  q: Queryable,
+  serials: readonly string[],
+  entriesHex: readonly string[],
+): Promise<void> {
   await q.query(
     `UPDATE certificates c SET crl_entry = decode(v.e, 'hex')
      FROM unnest($1::text[], $2::text[]) AS v(s, e) WHERE c.serial = v.s AND c.revoked_at IS NOT NULL`,
@@ -253,7 +269,11 @@ export async function saveCrlEntries(q: Queryable, serials: readonly string[], e
  * serial order by the database (one value instead of a row per entry). `missing` counts rows
  * whose entry is not encoded yet (revoked since the caller filled them in).
  */
-export async function crlEntries(q: Queryable, issuerId: string, now: Date): Promise<{ count: number; missing: number; der: Uint8Array }> {
+export async function crlEntries(
+  q: Queryable,
+  issuerId: string,
+  now: Date,
+): Promise<{ count: number; missing: number; der: Uint8Array }> {
   // base64 text crosses the driver boundary several times faster than a large bytea.
   const rows = await q.query<{ n: string | number; m: string | number; entries: string | null }>(
     `SELECT count(*) AS n, count(*) - count(crl_entry) AS m,
@@ -262,7 +282,11 @@ export async function crlEntries(q: Queryable, issuerId: string, now: Date): Pro
     [issuerId, now],
   );
   const r = rows[0]!;
-  return { count: Number(r.n), missing: Number(r.m), der: r.entries ? new Uint8Array(Buffer.from(r.entries, 'base64')) : new Uint8Array() };
+  return {
+    count: Number(r.n),
+    missing: Number(r.m),
+    der: r.entries ? new Uint8Array(Buffer.from(r.entries, 'base64')) : new Uint8Array(),
+  };
 }
 
 export async function nextCrlNumber(q: Queryable): Promise<number> {
@@ -292,22 +316,44 @@ export async function saveCrl(q: Queryable, issuerId: string, c: StoredCrl & { t
      ON CONFLICT (issuer_id) DO UPDATE SET crl_number = EXCLUDED.crl_number, epoch = EXCLUDED.epoch,
        this_update = EXCLUDED.this_update, next_update = EXCLUDED.next_update, der = EXCLUDED.der
      WHERE ca_crls.crl_number < EXCLUDED.crl_number`,
-    [issuerId, c.crlNumber, c.epoch, c.thisUpdate, c.nextUpdate, Buffer.from(c.der.buffer, c.der.byteOffset, c.der.byteLength).toString('base64')],
+    [
+      issuerId,
+      c.crlNumber,
+      c.epoch,
+      c.thisUpdate,
+      c.nextUpdate,
+      Buffer.from(c.der.buffer, c.der.byteOffset, c.der.byteLength).toString('base64'),
+    ],
   );
 }
 
 export async function storedCrl(q: Queryable, issuerId: string): Promise<StoredCrl | null> {
-  const rows = await q.query<{ crl_number: string | number; epoch: string | number; next_update: Date | string; der: string }>(
-    "SELECT crl_number, epoch, next_update, encode(der, 'base64') AS der FROM ca_crls WHERE issuer_id = $1",
-    [issuerId],
-  );
+  const rows = await q.query<{
+    crl_number: string | number;
+    epoch: string | number;
+    next_update: Date | string;
+    der: string;
+  }>("SELECT crl_number, epoch, next_update, encode(der, 'base64') AS der FROM ca_crls WHERE issuer_id = $1", [
+    issuerId,
+  ]);
   const r = rows[0];
   return r
-    ? { crlNumber: Number(r.crl_number), epoch: Number(r.epoch), nextUpdate: date(r.next_update), der: new Uint8Array(Buffer.from(r.der, 'base64')) }
+    ? {
+        crlNumber: Number(r.crl_number),
+        epoch: Number(r.epoch),
+        nextUpdate: date(r.next_update),
+        der: new Uint8Array(Buffer.from(r.der, 'base64')),
+      }
     : null;
 }
 
-export async function saveOcsp(q: Queryable, serial: string, revoked: boolean, nextUpdate: Date, der: Uint8Array): Promise<void> {
+export async function saveOcsp(
+  q: Queryable,
+  serial: string,
+  revoked: boolean,
+  nextUpdate: Date,
+  der: Uint8Array,
+): Promise<void> {
   await q.query(
     `INSERT INTO ca_ocsp_responses (serial, revoked, next_update, der) VALUES ($1, $2, $3, $4)
      ON CONFLICT (serial) DO UPDATE SET revoked = EXCLUDED.revoked, next_update = EXCLUDED.next_update, der = EXCLUDED.der`,
@@ -315,7 +361,10 @@ export async function saveOcsp(q: Queryable, serial: string, revoked: boolean, n
   );
 }
 
-export async function storedOcsp(q: Queryable, serial: string): Promise<{ revoked: boolean; nextUpdate: Date; der: Uint8Array } | null> {
+export async function storedOcsp(
+  q: Queryable,
+  serial: string,
+): Promise<{ revoked: boolean; nextUpdate: Date; der: Uint8Array } | null> {
   const rows = await q.query<{ revoked: boolean; next_update: Date | string; der: Uint8Array }>(
     'SELECT revoked, next_update, der FROM ca_ocsp_responses WHERE serial = $1',
     [serial],

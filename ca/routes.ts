@@ -56,7 +56,13 @@ export function caRoutes(ca: CertificateAuthority, opts: CaRouteOptions = {}): F
 
     app.get<{ Params: { issuer: string } }>(
       '/v1/ca/crl/:issuer',
-      { schema: { summary: 'The CRL of one issuing CA (DER); certificates point here', tags: ['ca'], params: ISSUER_ID } },
+      {
+        schema: {
+          summary: 'The CRL of one issuing CA (DER); certificates point here',
+          tags: ['ca'],
+          params: ISSUER_ID,
+        },
+      },
       async (req, reply) => {
         const der = await ca.crl(req.params.issuer);
         return reply.type('application/pkix-crl').header('cache-control', 'no-cache').send(ocspReply(der));
@@ -95,7 +101,12 @@ export function caRoutes(ca: CertificateAuthority, opts: CaRouteOptions = {}): F
     if (requireAdmin) {
       app.post(
         '/v1/ca/rotate',
-        { schema: { summary: 'Replace the issuing intermediate (admin); issued certificates stay valid', tags: ['ca', 'admin'] } },
+        {
+          schema: {
+            summary: 'Replace the issuing intermediate (admin); issued certificates stay valid',
+            tags: ['ca', 'admin'],
+          },
+        },
         async (req) => {
           await requireAdmin(req);
           await ca.rotate();

@@ -44,7 +44,8 @@ export class ResponseSigner {
 
   static async open(opts: ResponseSignerOptions): Promise<ResponseSigner> {
     const now = opts.now ?? (() => new Date());
-    const find = (rows: repo.KeyRow[]) => rows.filter((r) => r.role === 'response-signer').sort((a, b) => b.generation - a.generation)[0];
+    const find = (rows: repo.KeyRow[]) =>
+      rows.filter((r) => r.role === 'response-signer').sort((a, b) => b.generation - a.generation)[0];
     let row = find(await repo.loadKeys(opts.db));
     if (!row && opts.passphrase !== undefined) {
       const pass = opts.passphrase;

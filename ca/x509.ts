@@ -4,12 +4,25 @@
  * faster than going through WebCrypto). No DER is written by hand here: every structure is
  * built from pkijs/asn1js objects.
  */
-import { createHash, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, webcrypto } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  webcrypto,
+} from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 
-pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'] }));
+pkijs.setEngine(
+  'node',
+  new pkijs.CryptoEngine({
+    name: 'node',
+    crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'],
+  }),
+);
 
 export const OID = {
   commonName: '2.5.4.3',
@@ -124,7 +137,10 @@ export const SERIAL_RE = /^[0-9a-f]{1,40}$/;
 
 /** X.509 time: UTCTime through 2049, GeneralizedTime after (RFC 5280 4.1.2.5). */
 export function x509Time(d: Date): pkijs.Time {
-  return new pkijs.Time({ type: d.getUTCFullYear() < 2050 ? pkijs.TimeType.UTCTime : pkijs.TimeType.GeneralizedTime, value: d });
+  return new pkijs.Time({
+    type: d.getUTCFullYear() < 2050 ? pkijs.TimeType.UTCTime : pkijs.TimeType.GeneralizedTime,
+    value: d,
+  });
 }
 
 /** Certificates carry whole seconds. */
@@ -137,11 +153,17 @@ export function wholeSeconds(d: Date): Date {
 /** A name with one RDN, CN=cn (pkijs puts all typesAndValues of one object into one RDN). */
 export function cnName(cn: string): pkijs.RelativeDistinguishedNames {
   return new pkijs.RelativeDistinguishedNames({
-    typesAndValues: [new pkijs.AttributeTypeAndValue({ type: OID.commonName, value: new asn1js.Utf8String({ value: cn }) })],
+    typesAndValues: [
+      new pkijs.AttributeTypeAndValue({ type: OID.commonName, value: new asn1js.Utf8String({ value: cn }) }),
+    ],
   });
 }
 
-export function ext(extnID: string, critical: boolean, value: { toSchema(): asn1js.AsnType } | asn1js.AsnType): pkijs.Extension {
+export function ext(
+  extnID: string,
+  critical: boolean,
+  value: { toSchema(): asn1js.AsnType } | asn1js.AsnType,
+): pkijs.Extension {
   const schema = 'toSchema' in value ? value.toSchema() : value;
   return new pkijs.Extension({ extnID, critical, extnValue: schema.toBER(false) });
 }
@@ -183,8 +205,10 @@ export interface SigningKey {
 export function signingKey(key: KeyObject): SigningKey {
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return { key, hash: 'sha256', algorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.ecdsaSha256 }) };
-    if (curve === 'secp384r1') return { key, hash: 'sha384', algorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.ecdsaSha384 }) };
+    if (curve === 'prime256v1')
+      return { key, hash: 'sha256', algorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.ecdsaSha256 }) };
+    if (curve === 'secp384r1')
+      return { key, hash: 'sha384', algorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.ecdsaSha384 }) };
   }
   throw new Error(`unsupported CA key ${key.asymmetricKeyType ?? '?'}`);
 }
@@ -202,9 +226,7 @@ export function signTbs(obj: pkijs.Certificate | pkijs.CertificateRevocationList
   const tbsDer = new Uint8Array(tbs.toBER(false));
   obj.tbsView = tbsDer;
   obj.signatureValue = new asn1js.BitString({ valueHex: signBytes(k, tbsDer).slice().buffer });
-  return new Uint8Array(
-    new asn1js.Sequence({ value: [tbs, k.algorithm.toSchema(), obj.signatureValue] }).toBER(false),
-  );
+  return new Uint8Array(new asn1js.Sequence({ value: [tbs, k.algorithm.toSchema(), obj.signatureValue] }).toBER(false));
 }
 
 const VERIFY_ALGS: Record<string, string | null> = {
@@ -228,7 +250,8 @@ export function verifyBytes(oid: string, publicKey: KeyObject, data: Uint8Array,
   const hash = VERIFY_ALGS[oid]!;
   const kt = publicKey.asymmetricKeyType;
   // The algorithm must fit the key type: no ECDSA signature checked with an RSA key, etc.
-  if (oid === OID.ed25519 ? kt !== 'ed25519' : oid.startsWith('1.2.840.10045') ? kt !== 'ec' : kt !== 'rsa') return false;
+  if (oid === OID.ed25519 ? kt !== 'ed25519' : oid.startsWith('1.2.840.10045') ? kt !== 'ec' : kt !== 'rsa')
+    return false;
   try {
     return nodeVerify(hash, data, kt === 'ec' ? { key: publicKey, dsaEncoding: 'der' } : publicKey, signature);
   } catch {

@@ -34,26 +34,45 @@ async function makeCsr(fqdn: string): Promise<string> {
 }
 
 function load(when: string): void {
-  out(`machine.load.${when}`, loadavg()[0]!, 'loadavg1', { cores: cpus().length, loadavg: loadavg().map((x) => Math.round(x * 100) / 100) });
+  out(`machine.load.${when}`, loadavg()[0]!, 'loadavg1', {
+    cores: cpus().length,
+    loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
+  });
 }
 
 async function main(): Promise<void> {
   load('start');
   const tmp = tempDir();
   const db = await memoryStore();
-  const ca = await CertificateAuthority.open({ db, zone: ZONE, publicUrl: 'http://127.0.0.1:8080', passphrase: 'bench' });
+  const ca = await CertificateAuthority.open({
+    db,
+    zone: ZONE,
+    publicUrl: 'http://127.0.0.1:8080',
+    passphrase: 'bench',
+  });
 
   const csrs: string[] = [];
   for (let i = 0; i < N; i++) csrs.push(await makeCsr(`a${i}.agents.internal`));
 
   // ---- issuance in-process (CSR checks + key-compromise lookup + signing + insert)
-  for (let i = 0; i < 50; i++) await ca.issue({ subjectId: `warm${i}`, fqdn: `a${i}.agents.internal`, uri: `ans://v1.0.0.a${i}.agents.internal`, csrPem: csrs[i]! });
+  for (let i = 0; i < 50; i++)
+    await ca.issue({
+      subjectId: `warm${i}`,
+      fqdn: `a${i}.agents.internal`,
+      uri: `ans://v1.0.0.a${i}.agents.internal`,
+      csrPem: csrs[i]!,
+    });
   const serials: string[] = [];
   const pems: string[] = [];
   let cpu = process.cpuUsage();
   let t = performance.now();
   for (let i = 0; i < N; i++) {
-    const c = await ca.issue({ subjectId: `s${i}`, fqdn: `a${i}.agents.internal`, uri: `ans://v1.0.0.a${i}.agents.internal`, csrPem: csrs[i]! });
+    const c = await ca.issue({
+      subjectId: `s${i}`,
+      fqdn: `a${i}.agents.internal`,
+      uri: `ans://v1.0.0.a${i}.agents.internal`,
+      csrPem: csrs[i]!,
+    });
     serials.push(c.serial);
     pems.push(c.pem);
   }
@@ -80,7 +99,12 @@ async function main(): Promise<void> {
   await Promise.all(
     Array.from({ length: C }, async () => {
       for (let i = next++; i < N; i = next++) {
-        await ca.issue({ subjectId: `c${i}`, fqdn: `c${i}.agents.internal`, uri: `ans://v1.0.0.c${i}.agents.internal`, csrPem: csrs2[i]! });
+        await ca.issue({
+          subjectId: `c${i}`,
+          fqdn: `c${i}.agents.internal`,
+          uri: `ans://v1.0.0.c${i}.agents.internal`,
+          csrPem: csrs2[i]!,
+        });
       }
     }),
   );
@@ -97,33 +121,70 @@ async function main(): Promise<void> {
   // ---- openssl x509 -req signing the same CSRs with the same intermediate key
   const rows = await db.query<{ key_pem: string }>("SELECT key_pem FROM ca_keys WHERE id = 'issuing-1'");
   const caKey = join(tmp.dir, 'int.key');
-  writeFileSync(caKey, createPrivateKey({ key: rows[0]!.key_pem, passphrase: 'bench' }).export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(
+    caKey,
+    createPrivateKey({ key: rows[0]!.key_pem, passphrase: 'bench' }).export({ type: 'pkcs8', format: 'pem' }),
+    { mode: 0o600 },
+  );
   const caCert = join(tmp.dir, 'int.pem');
   writeFileSync(caCert, splitPem(ca.chainPem())[0]!);
   const ext = join(tmp.dir, 'ext.cnf');
-  writeFileSync(ext, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  writeFileSync(
+    ext,
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+  );
   for (let i = 0; i < OPENSSL_N; i++) writeFileSync(join(tmp.dir, `${i}.csr`), csrs[i]!);
   t = performance.now();
   for (let i = 0; i < OPENSSL_N; i++) {
-    execFileSync('/usr/bin/openssl', ['x509', '-req', '-in', join(tmp.dir, `${i}.csr`), '-CA', caCert, '-CAkey', caKey, '-set_serial', `0x${serials[i]}`, '-days', '30', '-extfile', ext, '-out', join(tmp.dir, `${i}.crt`)], { stdio: 'ignore' });
+    execFileSync(
+      '/usr/bin/openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        join(tmp.dir, `${i}.csr`),
+        '-CA',
+        caCert,
+        '-CAkey',
+        caKey,
+        '-set_serial',
+        `0x${serials[i]}`,
+        '-days',
+        '30',
+        '-extfile',
+        ext,
+        '-out',
+        join(tmp.dir, `${i}.crt`),
+      ],
+      { stdio: 'ignore' },
+    );
   }
   const osslRate = OPENSSL_N / ((performance.now() - t) / 1000);
   out('ca.issue.openssl_x509_req', osslRate, 'certs/s', { n: OPENSSL_N, note: 'one openssl process per CSR' });
   out('ca.issue.ratio_vs_openssl', issueRate / osslRate, 'x');
 
   // ---- OCSP
-  const issuerCert = new pkijs.Certificate({ schema: asn1js.fromBER(fromPemAll(ca.chainPem(), ['CERTIFICATE'])[0]!.slice()).result });
+  const issuerCert = new pkijs.Certificate({
+    schema: asn1js.fromBER(fromPemAll(ca.chainPem(), ['CERTIFICATE'])[0]!.slice()).result,
+  });
   const M = Math.min(2000, N);
   const withNonce: Uint8Array[] = [];
   const noNonce: Uint8Array[] = [];
   for (let i = 0; i < M; i++) {
-    const leaf = new pkijs.Certificate({ schema: asn1js.fromBER(fromPemAll(pems[i]!, ['CERTIFICATE'])[0]!.slice()).result });
+    const leaf = new pkijs.Certificate({
+      schema: asn1js.fromBER(fromPemAll(pems[i]!, ['CERTIFICATE'])[0]!.slice()).result,
+    });
     for (const nonce of [true, false]) {
       const req = new pkijs.OCSPRequest();
       await req.createForCertificate(leaf, { hashAlgorithm: 'SHA-1', issuerCertificate: issuerCert });
       if (nonce) {
         req.tbsRequest.requestExtensions = [
-          new pkijs.Extension({ extnID: '1.3.6.1.5.5.7.48.1.2', extnValue: new asn1js.OctetString({ valueHex: webcrypto.getRandomValues(new Uint8Array(16)).buffer }).toBER(false) }),
+          new pkijs.Extension({
+            extnID: '1.3.6.1.5.5.7.48.1.2',
+            extnValue: new asn1js.OctetString({ valueHex: webcrypto.getRandomValues(new Uint8Array(16)).buffer }).toBER(
+              false,
+            ),
+          }),
         ];
       }
       (nonce ? withNonce : noNonce).push(new Uint8Array(req.toSchema(true).toBER(false)));
@@ -192,7 +253,9 @@ async function main(): Promise<void> {
   });
   const crlFile = join(tmp.dir, 'big.crl');
   writeFileSync(crlFile, crl);
-  const check = spawnSync('/usr/bin/openssl', ['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-CAfile', caCert], { encoding: 'utf8' });
+  const check = spawnSync('/usr/bin/openssl', ['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-CAfile', caCert], {
+    encoding: 'utf8',
+  });
   out('ca.crl.100k.openssl_verify_ok', `${check.stdout}${check.stderr}`.includes('verify OK') ? 1 : 0, 'bool');
   const textFile = join(tmp.dir, 'big.txt');
   spawnSync('/usr/bin/openssl', ['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-text', '-out', textFile]);
@@ -203,7 +266,9 @@ async function main(): Promise<void> {
   ca.invalidate();
   t = performance.now();
   await ca.crl();
-  out('ca.crl.100k.rebuild', (performance.now() - t) / 1000, 's', { path: 'no change, cache dropped: aggregate + sign + store only' });
+  out('ca.crl.100k.rebuild', (performance.now() - t) / 1000, 's', {
+    path: 'no change, cache dropped: aggregate + sign + store only',
+  });
 
   // (2) The cold path: 100k more revoked rows written by hand in SQL, without their entries
   // (as after a bulk revocation in SQL): the next build encodes and stores 100k entries.

@@ -93,10 +93,18 @@ async function run(store: string, env: NodeJS.ProcessEnv) {
 }
 
 const stores = (values.stores ?? '').split(',');
-process.stderr.write(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+process.stderr.write(
+  `load average at start: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}\n`,
+);
 if (stores.includes('pglite')) await run('pglite', {});
 if (stores.includes('postgres')) {
   if (await pgAvailable()) await run('postgres', { DATABASE_URL: await freshSchemaUrl() });
   else process.stderr.write('PostgreSQL not available: skipped\n');
 }
-process.stderr.write(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+process.stderr.write(
+  `load average at end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}\n`,
+);

@@ -117,8 +117,13 @@ export function adminCommand(): Command {
     table(r.tokens, ['name', 'createdAt', 'revokedAt']);
   });
   const gw = (o: ClientOptions) =>
-    policyCli({ call: (method, path, body) => call(o, method, path, { bearer: adminToken(o), ...(body !== undefined ? { body } : {}) }) });
-  const policy = admin.command('policy').description('gateway policies: who may call whom (most specific wins, deny wins ties)');
+    policyCli({
+      call: (method, path, body) =>
+        call(o, method, path, { bearer: adminToken(o), ...(body !== undefined ? { body } : {}) }),
+    });
+  const policy = admin
+    .command('policy')
+    .description('gateway policies: who may call whom (most specific wins, deny wins ties)');
   clientOptions(policy.command('add').description('add a rule; a PATTERN is an FQDN or *.<zone>'))
     .argument('<caller>')
     .argument('<target>')

@@ -3,11 +3,31 @@ import { defineError } from '../errors/index.js';
 
 export const FedErrors = {
   badMessage: defineError('FED_ERR_BAD_MESSAGE', 400, (why: string) => `malformed AMSP message: ${why}`),
-  badVersion: defineError('FED_ERR_BAD_VERSION', 400, (v: string) => `unsupported AMSP version '${v}' (this gateway speaks 1)`),
+  badVersion: defineError(
+    'FED_ERR_BAD_VERSION',
+    400,
+    (v: string) => `unsupported AMSP version '${v}' (this gateway speaks 1)`,
+  ),
   untrusted: defineError('FED_ERR_UNTRUSTED_PEER', 403, (why: string) => `peer not trusted: ${why}`),
   badSignature: defineError('FED_ERR_BAD_SIGNATURE', 403, (why: string) => `signature check failed: ${why}`),
-  noSession: defineError('FED_ERR_NO_SESSION', 409, (peer: string) => `no established AMSP session with ${peer}: send OPEN first`),
-  notPeer: defineError('FED_ERR_NOT_A_PEER', 403, (peer: string) => `${peer} is not a configured peer of this Level-1 gateway`),
-  noIdentity: defineError('FED_ERR_NO_IDENTITY', 503, () => 'this gateway has no AMSP identity yet (the CA cannot issue)'),
-  tooManySubscriptions: defineError('FED_ERR_TOO_MANY_SUBSCRIPTIONS', 429, (max: number) => `subscription limit reached (${max} topics per peer)`),
+  noSession: defineError(
+    'FED_ERR_NO_SESSION',
+    409,
+    (peer: string) => `no established AMSP session with ${peer}: send OPEN first`,
+  ),
+  notPeer: defineError(
+    'FED_ERR_NOT_A_PEER',
+    403,
+    (peer: string) => `${peer} is not a configured peer of this Level-1 gateway`,
+  ),
+  noIdentity: defineError(
+    'FED_ERR_NO_IDENTITY',
+    503,
+    () => 'this gateway has no AMSP identity yet (the CA cannot issue)',
+  ),
+  tooManySubscriptions: defineError(
+    'FED_ERR_TOO_MANY_SUBSCRIPTIONS',
+    429,
+    (max: number) => `subscription limit reached (${max} topics per peer)`,
+  ),
 } as const;

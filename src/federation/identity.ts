@@ -26,16 +26,29 @@ export interface IdentityIssuer {
   readonly canIssue: boolean;
   chainPem(): string;
   rootPem(): string;
-  issue(req: { subjectId: string; fqdn: string; uri: string; csrPem: string }): Promise<{ pem: string; chainPem: string; notAfter: Date }>;
+  issue(req: {
+    subjectId: string;
+    fqdn: string;
+    uri: string;
+    csrPem: string;
+  }): Promise<{ pem: string; chainPem: string; notAfter: Date }>;
 }
 
 function pemBlocks(pem: string): string[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => m[1]!.replace(/\s+/g, ''));
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) =>
+    m[1]!.replace(/\s+/g, ''),
+  );
 }
 
 const zoneOf = (z: string) => z.toLowerCase().replace(/\.$/, '');
 
-export async function loadIdentity(o: { ca: IdentityIssuer; dataDir: string; zone: string; uri: string; now: () => Date }): Promise<GatewayIdentity> {
+export async function loadIdentity(o: {
+  ca: IdentityIssuer;
+  dataDir: string;
+  zone: string;
+  uri: string;
+  now: () => Date;
+}): Promise<GatewayIdentity> {
   const zone = zoneOf(o.zone);
   const file = join(o.dataDir, 'amsp-gateway.json');
   const rootB64 = pemBlocks(o.ca.rootPem())[0];
@@ -43,7 +56,8 @@ export async function loadIdentity(o: { ca: IdentityIssuer; dataDir: string; zon
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { keyPem: string; x5c: string[]; notAfter: string };
     const notAfter = new Date(saved.notAfter);
     const fresh = notAfter.getTime() - o.now().getTime() > 24 * 3600_000;
-    if (fresh && saved.x5c.at(-1) === rootB64) return { uri: o.uri, zone, key: createPrivateKey(saved.keyPem), x5c: saved.x5c, notAfter };
+    if (fresh && saved.x5c.at(-1) === rootB64)
+      return { uri: o.uri, zone, key: createPrivateKey(saved.keyPem), x5c: saved.x5c, notAfter };
   }
   if (!o.ca.canIssue) throw FedErrors.noIdentity();
   const fqdn = `${GATEWAY_LABEL}.${zone}`;
@@ -82,7 +96,8 @@ export class TrustStore {
     const next = new Set<string>();
     const texts = [...this.pems];
     for (const f of this.files) if (existsSync(f)) texts.push(readFileSync(f, 'utf8'));
-    for (const pem of texts) for (const b of pemBlocks(pem)) next.add(new X509Certificate(Buffer.from(b, 'base64')).fingerprint256);
+    for (const pem of texts)
+      for (const b of pemBlocks(pem)) next.add(new X509Certificate(Buffer.from(b, 'base64')).fingerprint256);
     this.anchors = next;
     this.loadedAt = this.now().getTime();
   }
@@ -100,7 +115,12 @@ export class TrustStore {
 
   /** Verifies an x5c chain [leaf, issuing..., root] and returns the zone the leaf speaks for. */
   verifyChain(x5c: unknown): VerifiedSigner {
-    if (!Array.isArray(x5c) || x5c.length < 2 || x5c.length > 4 || !x5c.every((s) => typeof s === 'string' && s.length < 16_384)) {
+    if (
+      !Array.isArray(x5c) ||
+      x5c.length < 2 ||
+      x5c.length > 4 ||
+      !x5c.every((s) => typeof s === 'string' && s.length < 16_384)
+    ) {
       throw FedErrors.untrusted('x5c must be [gateway certificate, issuing CA, root] in base64 DER');
     }
     const key = (x5c as string[]).join('.');
@@ -115,13 +135,16 @@ export class TrustStore {
     }
     for (let i = 0; i < certs.length; i++) {
       const c = certs[i]!;
-      if (t < Date.parse(c.validFrom) || t > Date.parse(c.validTo)) throw FedErrors.untrusted(`certificate ${i} is outside its validity period`);
+      if (t < Date.parse(c.validFrom) || t > Date.parse(c.validTo))
+        throw FedErrors.untrusted(`certificate ${i} is outside its validity period`);
       const issuer = certs[i + 1] ?? c;
       if (i > 0 && !c.ca) throw FedErrors.untrusted(`certificate ${i} is not a CA`);
-      if (!c.checkIssued(issuer) || !c.verify(issuer.publicKey)) throw FedErrors.untrusted(`certificate ${i} is not signed by the next one`);
+      if (!c.checkIssued(issuer) || !c.verify(issuer.publicKey))
+        throw FedErrors.untrusted(`certificate ${i} is not signed by the next one`);
     }
     const root = certs.at(-1)!;
-    if (!this.trusted(root.fingerprint256)) throw FedErrors.untrusted('the chain does not end at a configured --peer-ca root');
+    if (!this.trusted(root.fingerprint256))
+      throw FedErrors.untrusted('the chain does not end at a configured --peer-ca root');
     const san = certs[0]!.subjectAltName ?? '';
     const m = new RegExp(`DNS:${GATEWAY_LABEL}\\.([a-z0-9.-]+)`).exec(san);
     if (!m) throw FedErrors.untrusted(`the certificate does not name ${GATEWAY_LABEL}.<zone>`);
@@ -142,7 +165,10 @@ export async function signJws(id: GatewayIdentity, payload: unknown, withChain: 
 }
 
 /** Verifies a JWS carrying its x5c chain; returns payload and signer. */
-export async function verifyChained(trust: TrustStore, jws: string): Promise<{ payload: unknown; signer: VerifiedSigner }> {
+export async function verifyChained(
+  trust: TrustStore,
+  jws: string,
+): Promise<{ payload: unknown; signer: VerifiedSigner }> {
   let header: { x5c?: unknown; alg?: unknown };
   try {
     header = decodeProtectedHeader(jws);

@@ -16,7 +16,12 @@ export function recordOf(a: AgentRow, gatewayUri: string, fields: readonly Redac
     name: a.card.name,
     version: a.version,
     description: a.card.description,
-    skills: a.card.skills.map((s) => ({ id: s.id, name: s.name, description: s.description, ...(s.tags ? { tags: [...s.tags] } : {}) })),
+    skills: a.card.skills.map((s) => ({
+      id: s.id,
+      name: s.name,
+      description: s.description,
+      ...(s.tags ? { tags: [...s.tags] } : {}),
+    })),
     tags: [...new Set(a.card.skills.flatMap((s) => s.tags ?? []))],
     protocols,
     endpoints: protocols.map((protocol) => ({ protocol, url: gatewayUrl(gatewayUri, a.fqdn) })),

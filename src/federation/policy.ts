@@ -54,7 +54,9 @@ export function matchesTopic(rec: AgentRecord, topic: string): boolean {
   if (t.startsWith('domain:')) return domainMatches(t.slice(7), rec.domain);
   if (t.startsWith('text:')) {
     const w = t.slice(5);
-    const hay = [rec.name, rec.description ?? '', ...(rec.skills ?? []).flatMap((s) => [s.name, s.description ?? ''])].join(' ').toLowerCase();
+    const hay = [rec.name, rec.description ?? '', ...(rec.skills ?? []).flatMap((s) => [s.name, s.description ?? ''])]
+      .join(' ')
+      .toLowerCase();
     return w.length > 0 && hay.split(/[^a-z0-9]+/).includes(w);
   }
   return rec.id.toLowerCase() === t || rec.fqdn === t.replace(/\.$/, '');

@@ -34,7 +34,13 @@ export interface ForwardingEntry {
 }
 
 const sameRoute = (a: Route | undefined, b: Route | undefined) =>
-  a === b || (a !== undefined && b !== undefined && a.peer === b.peer && a.jws === b.jws && a.path.join(' ') === b.path.join(' ') && a.state === b.state);
+  a === b ||
+  (a !== undefined &&
+    b !== undefined &&
+    a.peer === b.peer &&
+    a.jws === b.jws &&
+    a.path.join(' ') === b.path.join(' ') &&
+    a.state === b.state);
 
 export class Rib {
   private readonly routes = new Map<string, Map<string, Route>>();
@@ -48,7 +54,8 @@ export class Rib {
     let m = this.routes.get(r.record.id);
     const old = m?.get(peer);
     // An older advertisement of the same origin's record never replaces a newer one.
-    if (old && old.state === 'active' && old.record.origin === r.record.origin && old.record.seq > r.record.seq) return null;
+    if (old && old.state === 'active' && old.record.origin === r.record.origin && old.record.seq > r.record.seq)
+      return null;
     if (!m) this.routes.set(r.record.id, (m = new Map()));
     m.set(peer, r);
     return this.recompute(r.record.id);
@@ -128,7 +135,14 @@ export class Rib {
 
   forwarding(): ForwardingEntry[] {
     return [...this.bestById.values()]
-      .map((r) => ({ id: r.record.id, fqdn: r.record.fqdn, domain: r.record.domain, nextHop: r.peer, origin: r.record.origin, path: r.path }))
+      .map((r) => ({
+        id: r.record.id,
+        fqdn: r.record.fqdn,
+        domain: r.record.domain,
+        nextHop: r.peer,
+        origin: r.record.origin,
+        path: r.path,
+      }))
       .sort((a, b) => (a.fqdn < b.fqdn ? -1 : a.fqdn > b.fqdn ? 1 : 0));
   }
 

@@ -10,16 +10,30 @@ export const amspRoutes: FastifyPluginAsync<{ federation: Federation }> = async 
   const app = app0.withTypeProvider<TypeBoxTypeProvider>();
   app.post(
     '/amsp/v1/open',
-    { schema: { tags: ['federation'], summary: 'AMSP OPEN: identify, get the peer OPEN back', body: Type.Object({ open: JWS }, { additionalProperties: false }) } },
+    {
+      schema: {
+        tags: ['federation'],
+        summary: 'AMSP OPEN: identify, get the peer OPEN back',
+        body: Type.Object({ open: JWS }, { additionalProperties: false }),
+      },
+    },
     async (req) => ({ open: await federation.acceptOpen(req.body.open) }),
   );
   app.post(
     '/amsp/v1/messages',
     {
       bodyLimit: 32 * 1024 * 1024,
-      schema: { tags: ['federation'], summary: 'AMSP envelope: a signed batch of messages', body: Type.Object({ envelope: JWS }, { additionalProperties: false }) },
+      schema: {
+        tags: ['federation'],
+        summary: 'AMSP envelope: a signed batch of messages',
+        body: Type.Object({ envelope: JWS }, { additionalProperties: false }),
+      },
     },
     async (req) => ({ ok: true, ...(await federation.receive(req.body.envelope)) }),
   );
-  app.get('/amsp/v1/routes', { schema: { tags: ['federation'], summary: 'Forwarding table, peers and counters' } }, async () => federation.view());
+  app.get(
+    '/amsp/v1/routes',
+    { schema: { tags: ['federation'], summary: 'Forwarding table, peers and counters' } },
+    async () => federation.view(),
+  );
 };

@@ -17,10 +17,36 @@ export interface RemoteHit {
   via: string;
 }
 
-const STOP = new Set(['a', 'an', 'the', 'and', 'or', 'of', 'to', 'for', 'in', 'on', 'at', 'with', 'my', 'me', 'i', 'is', 'about', 'agent']);
+const STOP = new Set([
+  'a',
+  'an',
+  'the',
+  'and',
+  'or',
+  'of',
+  'to',
+  'for',
+  'in',
+  'on',
+  'at',
+  'with',
+  'my',
+  'me',
+  'i',
+  'is',
+  'about',
+  'agent',
+]);
 
 export function words(text: string): string[] {
-  return [...new Set(text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length > 1 && !STOP.has(w)))];
+  return [
+    ...new Set(
+      text
+        .toLowerCase()
+        .split(/[^a-z0-9]+/)
+        .filter((w) => w.length > 1 && !STOP.has(w)),
+    ),
+  ];
 }
 
 export function searchRoutes(
@@ -36,7 +62,15 @@ export function searchRoutes(
     if (opts.domain && rec.domain !== opts.domain.toLowerCase().replace(/\.$/, '')) continue;
     if (opts.protocol && !rec.protocols.includes(opts.protocol)) continue;
     const hay = new Set(
-      words([rec.fqdn, rec.name, rec.description ?? '', ...rec.tags, ...(rec.skills ?? []).flatMap((s) => [s.name, s.description ?? ''])].join(' ')),
+      words(
+        [
+          rec.fqdn,
+          rec.name,
+          rec.description ?? '',
+          ...rec.tags,
+          ...(rec.skills ?? []).flatMap((s) => [s.name, s.description ?? '']),
+        ].join(' '),
+      ),
     );
     const score = q.filter((w) => hay.has(w)).length / q.length;
     if (score < (opts.minScore ?? 0.34)) continue;

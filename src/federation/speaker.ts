@@ -10,7 +10,15 @@ import type { AgentRow } from '../../ans/index.js';
 import type { Change } from '../events/index.js';
 import { FedErrors } from './errors.js';
 import { exportPath } from './export.js';
-import { loadIdentity, signJws, verifyChained, verifyWith, TrustStore, type GatewayIdentity, type IdentityIssuer } from './identity.js';
+import {
+  loadIdentity,
+  signJws,
+  verifyChained,
+  verifyWith,
+  TrustStore,
+  type GatewayIdentity,
+  type IdentityIssuer,
+} from './identity.js';
 import { recordOf } from './local.js';
 import { hasLoop, normUri, validPath } from './path.js';
 import { validTopic, type ExportPolicy } from './policy.js';
@@ -86,18 +94,29 @@ export class Federation {
 
   async start(): Promise<void> {
     try {
-      this.identity = await loadIdentity({ ca: this.d.ca, dataDir: this.d.config.dataDir, zone: this.d.config.zone, uri: this.uri, now: this.now });
+      this.identity = await loadIdentity({
+        ca: this.d.ca,
+        dataDir: this.d.config.dataDir,
+        zone: this.d.config.zone,
+        uri: this.uri,
+        now: this.now,
+      });
     } catch (e) {
       this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'AMSP disabled: no gateway identity');
       return;
     }
     for (const a of this.d.directory.all()) await this.signLocal(a);
-    this.unsubscribe = this.d.feed.subscribe((c) => (c.entity === 'agent' ? this.onLocalChange(c.entityId) : undefined));
+    this.unsubscribe = this.d.feed.subscribe((c) =>
+      c.entity === 'agent' ? this.onLocalChange(c.entityId) : undefined,
+    );
     const tick = Math.max(100, Math.min(1000, Math.floor(this.d.config.keepaliveMs / 3)));
     this.timer = setInterval(() => this.tick(), tick);
     this.timer.unref();
     this.tick();
-    this.log.info({ uri: this.uri, role: this.role, peers: this.dialers.map((x) => x.url), anchors: this.trust.size }, 'AMSP speaker started');
+    this.log.info(
+      { uri: this.uri, role: this.role, peers: this.dialers.map((x) => x.url), anchors: this.trust.size },
+      'AMSP speaker started',
+    );
   }
 
   /** Clean shutdown: CEASE to every neighbour (best effort, bounded), then stop. */
@@ -121,7 +140,9 @@ export class Federation {
       if (s.state !== 'established') continue;
       if (now - s.lastHeard > s.info.holdTimeMs) {
         this.log.warn({ peer: s.uri }, 'AMSP hold timer expired: routes from this peer are inapplicable');
-        void this.post(s.uri, [{ type: 'NOTIFICATION', code: 'HOLD_TIMER_EXPIRED', reason: 'no message within the hold time' }]).catch(() => undefined);
+        void this.post(s.uri, [
+          { type: 'NOTIFICATION', code: 'HOLD_TIMER_EXPIRED', reason: 'no message within the hold time' },
+        ]).catch(() => undefined);
         this.sessionDown(s, 'inapplicable');
         continue;
       }
@@ -183,7 +204,8 @@ export class Federation {
     const { payload, signer } = await verifyChained(this.trust, jws);
     const open = parseOpen(payload);
     if (normUri(open.aud) !== this.uri) throw FedErrors.untrusted(`OPEN is addressed to ${open.aud}, not ${this.uri}`);
-    if (signer.zone !== open.zone.toLowerCase().replace(/\.$/, '')) throw FedErrors.untrusted(`certificate is for zone ${signer.zone}, OPEN claims ${open.zone}`);
+    if (signer.zone !== open.zone.toLowerCase().replace(/\.$/, ''))
+      throw FedErrors.untrusted(`certificate is for zone ${signer.zone}, OPEN claims ${open.zone}`);
     if (Math.abs(open.iat - this.t() / 1000) > 300) throw FedErrors.untrusted('OPEN iat is more than 5 minutes off');
     const uri = normUri(open.gateway);
     if (uri === this.uri) throw FedErrors.untrusted('a gateway cannot peer with itself');
@@ -196,7 +218,10 @@ export class Federation {
       this.t(),
       (u, m) => this.post(u, m),
       (s, e) => {
-        this.log.warn({ peer: s.uri, err: e instanceof Error ? e.message : String(e) }, 'AMSP send failed: session down');
+        this.log.warn(
+          { peer: s.uri, err: e instanceof Error ? e.message : String(e) },
+          'AMSP send failed: session down',
+        );
         this.sessionDown(s, 'inapplicable');
       },
     );
@@ -229,7 +254,8 @@ export class Federation {
       signal: AbortSignal.timeout(5000),
     });
     const body = (await res.json()) as { open?: unknown; detail?: unknown };
-    if (!res.ok || typeof body.open !== 'string') throw new Error(`OPEN refused: ${res.status} ${String(body.detail ?? '')}`);
+    if (!res.ok || typeof body.open !== 'string')
+      throw new Error(`OPEN refused: ${res.status} ${String(body.detail ?? '')}`);
     const { session } = await this.checkOpen(body.open);
     this.log.info({ peer: session.uri, role: session.info.role }, 'AMSP session established');
     await this.fullSync(session);
@@ -308,13 +334,15 @@ export class Federation {
       return;
     }
     try {
-      if (!validPath(path) || normUri(path[0]!) !== s.uri) throw FedErrors.badMessage('PATH must start with the sending neighbour and not repeat');
+      if (!validPath(path) || normUri(path[0]!) !== s.uri)
+        throw FedErrors.badMessage('PATH must start with the sending neighbour and not repeat');
       const { payload, signer } = await verifyChained(this.trust, jws);
       const rec = parseRecord(payload);
       if (rec.domain !== signer.zone || !rec.fqdn.endsWith(`.${signer.zone}`)) {
         throw FedErrors.badSignature(`a gateway of ${signer.zone} cannot originate ${rec.fqdn}`);
       }
-      if (normUri(rec.origin) !== normUri(path.at(-1)!)) throw FedErrors.badMessage('PATH must end at the record origin');
+      if (normUri(rec.origin) !== normUri(path.at(-1)!))
+        throw FedErrors.badMessage('PATH must end at the record origin');
       if (this.d.directory.get(rec.id)) return;
       const c = this.rib.install({ peer: s.uri, path: path.map(normUri), record: rec, jws, state: 'active' });
       if (c) this.propagate([c]);
@@ -390,7 +418,11 @@ export class Federation {
   }
 
   private exportAll(s: Session): void {
-    const ids = new Set<string>([...this.local.keys(), ...[...this.rib.bestRoutes()].map((r) => r.record.id), ...s.advertised.keys()]);
+    const ids = new Set<string>([
+      ...this.local.keys(),
+      ...[...this.rib.bestRoutes()].map((r) => r.record.id),
+      ...s.advertised.keys(),
+    ]);
     for (const id of ids) this.exportOne(s, id);
   }
 
@@ -426,7 +458,8 @@ export class Federation {
     const fresh = topics.filter((t) => validTopic(t) && !this.wantedTopics.has(t)).slice(0, 64);
     if (fresh.length === 0) return;
     for (const t of fresh) this.wantedTopics.add(t);
-    for (const s of this.sessions.values()) if (s.state === 'established' && s.info.role === 'l2') s.send({ type: 'SUBSCRIBE', topics: fresh });
+    for (const s of this.sessions.values())
+      if (s.state === 'established' && s.info.role === 'l2') s.send({ type: 'SUBSCRIBE', topics: fresh });
   }
 
   /** Next hop for an agent id or FQDN (the gateway forwards there), or undefined if unknown. */

@@ -44,14 +44,20 @@ export const RecordSchema = Type.Object({
 
 const MessageSchema = Type.Union([
   Type.Object({ type: Type.Literal('KEEPALIVE') }),
-  Type.Object({ type: Type.Literal('UPDATE'), path: Type.Array(Uri, { minItems: 1, maxItems: 32 }), record: Type.String({ maxLength: 65_536 }) }),
+  Type.Object({
+    type: Type.Literal('UPDATE'),
+    path: Type.Array(Uri, { minItems: 1, maxItems: 32 }),
+    record: Type.String({ maxLength: 65_536 }),
+  }),
   Type.Object({ type: Type.Literal('WITHDRAW'), id: Type.String({ minLength: 1, maxLength: 128 }) }),
   Type.Object({ type: Type.Literal('END_OF_RIB') }),
   Type.Object({ type: Type.Literal('SUBSCRIBE'), topics: Type.Array(Str(253), { maxItems: 256 }) }),
   Type.Object({ type: Type.Literal('UNSUBSCRIBE'), topics: Type.Array(Str(253), { maxItems: 256 }) }),
   Type.Object({
     type: Type.Literal('NOTIFICATION'),
-    code: Type.Union(['CEASE', 'HOLD_TIMER_EXPIRED', 'BAD_MESSAGE', 'UNTRUSTED', 'RATE_LIMITED'].map((c) => Type.Literal(c))),
+    code: Type.Union(
+      ['CEASE', 'HOLD_TIMER_EXPIRED', 'BAD_MESSAGE', 'UNTRUSTED', 'RATE_LIMITED'].map((c) => Type.Literal(c)),
+    ),
     reason: Str(500),
   }),
 ]);

@@ -5,7 +5,17 @@ import type { Db } from '../../src/store/index.js';
 import { CaErrors, CertificateAuthority, type IssuedCertificate } from '../../ca/index.js';
 import { unsafeSignLeafForTest } from '../../ca/authority.js';
 import { toPem } from '../../ca/x509.js';
-import { ZONE, memoryCa, openssl, opensslCsr, opensslCsrForKey, pemToB64, splitPem, tempDir, write } from './helpers.js';
+import {
+  ZONE,
+  memoryCa,
+  openssl,
+  opensslCsr,
+  opensslCsrForKey,
+  pemToB64,
+  splitPem,
+  tempDir,
+  write,
+} from './helpers.js';
 
 const FQDN = 'weather.agents.internal';
 const URI = 'ans://v1.2.0.weather.agents.internal';
@@ -94,15 +104,33 @@ describe('issuance', () => {
 
   it('rejects a URI outside the zone and an FQDN outside the zone', async () => {
     const { csr } = opensslCsr(tmp.dir, 'P-256', { cn: FQDN });
-    expect(await codeOf(ca.issue({ subjectId: 'x', fqdn: FQDN, uri: 'ans://v1.evil.example.com', csrPem: csr }))).toBe(CaErrors.uriInvalid.code);
-    expect(await codeOf(ca.issue({ subjectId: 'x', fqdn: 'weather.example.com', uri: URI, csrPem: csr }))).toBe(CaErrors.nameOutsideZone.code);
+    expect(await codeOf(ca.issue({ subjectId: 'x', fqdn: FQDN, uri: 'ans://v1.evil.example.com', csrPem: csr }))).toBe(
+      CaErrors.uriInvalid.code,
+    );
+    expect(await codeOf(ca.issue({ subjectId: 'x', fqdn: 'weather.example.com', uri: URI, csrPem: csr }))).toBe(
+      CaErrors.nameOutsideZone.code,
+    );
   });
 
   it('validity is configurable (1..397 days)', async () => {
-    await expect(CertificateAuthority.open({ db, zone: ZONE, publicUrl: 'http://x', passphrase: 'test passphrase', validityDays: 398 })).rejects.toMatchObject({
+    await expect(
+      CertificateAuthority.open({
+        db,
+        zone: ZONE,
+        publicUrl: 'http://x',
+        passphrase: 'test passphrase',
+        validityDays: 398,
+      }),
+    ).rejects.toMatchObject({
       code: CaErrors.badConfig.code,
     });
-    const short = await CertificateAuthority.open({ db, zone: ZONE, publicUrl: 'http://127.0.0.1:8080', passphrase: 'test passphrase', validityDays: 7 });
+    const short = await CertificateAuthority.open({
+      db,
+      zone: ZONE,
+      publicUrl: 'http://127.0.0.1:8080',
+      passphrase: 'test passphrase',
+      validityDays: 7,
+    });
     const { csr } = opensslCsr(tmp.dir, 'P-256', { cn: FQDN });
     const c = await short.issue({ subjectId: 's', fqdn: FQDN, uri: URI, csrPem: csr });
     expect(Math.round((c.notAfter.getTime() - Date.now()) / 86_400_000)).toBe(7);
@@ -133,14 +161,34 @@ describe('revocation', () => {
     const f = files(cert);
     const crl1 = await ca.crl();
     const crlFile1 = write(tmp.dir, 'crl1.pem', toPem('X509 CRL', crl1));
-    const before = openssl(['verify', '-crl_check', '-CAfile', f.root, '-untrusted', f.intermediates, '-CRLfile', crlFile1, f.leaf]);
+    const before = openssl([
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      f.root,
+      '-untrusted',
+      f.intermediates,
+      '-CRLfile',
+      crlFile1,
+      f.leaf,
+    ]);
     expect(before.out).toContain(': OK');
 
     const serials = await ca.revokeSubject('agent-rev', 'keyCompromise');
     expect(serials).toEqual([cert.serial]);
     const crl2 = await ca.crl();
     const crlFile2 = write(tmp.dir, 'crl2.pem', toPem('X509 CRL', crl2));
-    const after = openssl(['verify', '-crl_check', '-CAfile', f.root, '-untrusted', f.intermediates, '-CRLfile', crlFile2, f.leaf]);
+    const after = openssl([
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      f.root,
+      '-untrusted',
+      f.intermediates,
+      '-CRLfile',
+      crlFile2,
+      f.leaf,
+    ]);
     expect(after.status).not.toBe(0);
     expect(after.out).toMatch(/certificate revoked/);
 
@@ -155,7 +203,9 @@ describe('revocation', () => {
     const cur = await ca.current('agent-rev');
     expect(cur).toMatchObject({ serial: cert.serial, status: 'revoked', reason: 'keyCompromise' });
     expect(cur!.revokedAt).toBeInstanceOf(Date);
-    const changes = await db.query<{ entity: string; entity_id: string }>("SELECT entity, entity_id FROM changes WHERE entity = 'certificate'");
+    const changes = await db.query<{ entity: string; entity_id: string }>(
+      "SELECT entity, entity_id FROM changes WHERE entity = 'certificate'",
+    );
     expect(changes.map((c) => c.entity_id)).toContain(cert.serial);
   });
 
@@ -164,7 +214,9 @@ describe('revocation', () => {
     await ca.revokeSerial(cert.serial, 'keyCompromise');
     const again = opensslCsrForKey(tmp.dir, keyFile, FQDN);
     expect(await codeOf(ca.checkCsr(again, FQDN))).toBe(CaErrors.keyCompromised.code);
-    expect(await codeOf(ca.issue({ subjectId: 'other', fqdn: FQDN, uri: URI, csrPem: again }))).toBe(CaErrors.keyCompromised.code);
+    expect(await codeOf(ca.issue({ subjectId: 'other', fqdn: FQDN, uri: URI, csrPem: again }))).toBe(
+      CaErrors.keyCompromised.code,
+    );
   });
 
   it('revokeSerial: already revoked -> 409, unknown -> 404, bad serial/reason -> 400', async () => {
@@ -218,11 +270,15 @@ describe('verifyClient', () => {
     const issuing = pemToB64(splitPem(cert.chainPem)[0]!);
     expect(await codeOf(ca.verifyClient(['!!!', issuing]))).toBe(CaErrors.chainInvalid.code);
     expect(await codeOf(ca.verifyClient([]))).toBe(CaErrors.chainInvalid.code);
-    expect(await codeOf(ca.verifyClient([pemToB64(cert.pem), pemToB64(ca.rootPem())]))).toBe(CaErrors.chainInvalid.code);
+    expect(await codeOf(ca.verifyClient([pemToB64(cert.pem), pemToB64(ca.rootPem())]))).toBe(
+      CaErrors.chainInvalid.code,
+    );
     // A self-signed certificate from openssl with the same subject.
     const key = opensslCsr(tmp.dir, 'P-256', { cn: FQDN }).keyFile;
     const selfSigned = openssl(['req', '-new', '-x509', '-key', key, '-subj', `/CN=${FQDN}`, '-days', '1']).out;
-    expect(await codeOf(ca.verifyClient([pemToB64(splitPem(selfSigned)[0]!), issuing]))).toBe(CaErrors.chainInvalid.code);
+    expect(await codeOf(ca.verifyClient([pemToB64(splitPem(selfSigned)[0]!), issuing]))).toBe(
+      CaErrors.chainInvalid.code,
+    );
     expect((await ca.verifyClient([pemToB64(cert.pem), issuing])).alg).toBe('EdDSA');
   });
 });
@@ -241,7 +297,9 @@ describe('keys at rest', () => {
   });
 
   it('a wrong passphrase is a clear error at open', async () => {
-    await expect(CertificateAuthority.open({ db, zone: ZONE, publicUrl: 'http://x', passphrase: 'nope' })).rejects.toMatchObject({
+    await expect(
+      CertificateAuthority.open({ db, zone: ZONE, publicUrl: 'http://x', passphrase: 'nope' }),
+    ).rejects.toMatchObject({
       code: CaErrors.passphraseWrong.code,
     });
   });
@@ -249,14 +307,20 @@ describe('keys at rest', () => {
   it('without a passphrase: refuses to issue (503) but serves the chain, the CRL and OCSP', async () => {
     const { cert } = await issue('P-256', 'agent-np');
     await ca.crl(); // a key-holding process built (and stored) the current CRL
-    const keyless = await CertificateAuthority.open({ db, zone: ZONE, publicUrl: 'http://127.0.0.1:8080', passphrase: undefined, now });
+    const keyless = await CertificateAuthority.open({
+      db,
+      zone: ZONE,
+      publicUrl: 'http://127.0.0.1:8080',
+      passphrase: undefined,
+      now,
+    });
     expect(keyless.canIssue).toBe(false);
     expect(ca.canIssue).toBe(true);
     const { csr } = opensslCsr(tmp.dir, 'P-256', { cn: FQDN });
-    const err = (await keyless.issue({ subjectId: 'x', fqdn: FQDN, uri: URI, csrPem: csr }).then(
+    const err = await keyless.issue({ subjectId: 'x', fqdn: FQDN, uri: URI, csrPem: csr }).then(
       () => ({ code: 'issued', statusCode: 200, message: '' }),
       (e: unknown) => e as { code: string; statusCode: number; message: string },
-    ));
+    );
     expect(err).toMatchObject({ code: CaErrors.noPassphrase.code, statusCode: 503 });
     expect(err.message).toMatch(/passphrase/);
     expect(keyless.chainPem()).toBe(ca.chainPem());
@@ -281,7 +345,17 @@ describe('rotation', () => {
     await ca.revokeSubject('agent-rot-old', 'superseded');
     const oldCrl = write(tmp.dir, 'old-crl.pem', toPem('X509 CRL', await ca.crl('issuing-1')));
     const f = files(old.cert, chain);
-    const v = openssl(['verify', '-crl_check', '-CAfile', f.root, '-untrusted', f.intermediates, '-CRLfile', oldCrl, f.leaf]);
+    const v = openssl([
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      f.root,
+      '-untrusted',
+      f.intermediates,
+      '-CRLfile',
+      oldCrl,
+      f.leaf,
+    ]);
     expect(v.out).toMatch(/certificate revoked/);
     expect(await codeOf(ca.crl('issuing-99'))).toBe(CaErrors.unknownIssuer.code);
   });

@@ -50,10 +50,16 @@ const tbsOf = (der: Uint8Array): Uint8Array => {
 };
 
 /** The leaf TBS as the original pkijs builder made it. */
-function pkijsLeafTbs(issuer: ReturnType<typeof internals>, p: { serial: string; spkiDer: Uint8Array; fqdn: string; uri: string; notBefore: Date; notAfter: Date; rsa: boolean }): Uint8Array {
+function pkijsLeafTbs(
+  issuer: ReturnType<typeof internals>,
+  p: { serial: string; spkiDer: Uint8Array; fqdn: string; uri: string; notBefore: Date; notAfter: Date; rsa: boolean },
+): Uint8Array {
   const spki = new pkijs.PublicKeyInfo({ schema: parseDer(p.spkiDer) });
   const withCn = p.fqdn.length <= 64;
-  const altNames = [new pkijs.GeneralName({ type: 2, value: p.fqdn }), new pkijs.GeneralName({ type: 6, value: p.uri })];
+  const altNames = [
+    new pkijs.GeneralName({ type: 2, value: p.fqdn }),
+    new pkijs.GeneralName({ type: 6, value: p.uri }),
+  ];
   const cert = new pkijs.Certificate({
     version: 2,
     serialNumber: serialToInteger(p.serial),
@@ -114,12 +120,22 @@ describe('leaf TBS', () => {
 describe('group insert', () => {
   it('concurrent issuances share statements; a compromised key in the group is still refused', async () => {
     const bad = opensslCsr(tmp.dir, 'P-256', { cn: 'bad.agents.internal' });
-    const first = await ca.issue({ subjectId: 'bad', fqdn: 'bad.agents.internal', uri: 'ans://v1.bad.agents.internal', csrPem: bad.csr });
+    const first = await ca.issue({
+      subjectId: 'bad',
+      fqdn: 'bad.agents.internal',
+      uri: 'ans://v1.bad.agents.internal',
+      csrPem: bad.csr,
+    });
     await ca.revokeSerial(first.serial, 'keyCompromise');
     const again = opensslCsrForKey(tmp.dir, bad.keyFile, 'bad.agents.internal');
-    const csrs = Array.from({ length: 24 }, (_, i) => opensslCsr(tmp.dir, 'P-256', { cn: `g${i}.agents.internal` }).csr);
+    const csrs = Array.from(
+      { length: 24 },
+      (_, i) => opensslCsr(tmp.dir, 'P-256', { cn: `g${i}.agents.internal` }).csr,
+    );
     const results = await Promise.allSettled([
-      ...csrs.map((csrPem, i) => ca.issue({ subjectId: `g${i}`, fqdn: `g${i}.agents.internal`, uri: `ans://v1.g${i}.agents.internal`, csrPem })),
+      ...csrs.map((csrPem, i) =>
+        ca.issue({ subjectId: `g${i}`, fqdn: `g${i}.agents.internal`, uri: `ans://v1.g${i}.agents.internal`, csrPem }),
+      ),
       ca.issue({ subjectId: 'bad', fqdn: 'bad.agents.internal', uri: 'ans://v1.bad.agents.internal', csrPem: again }),
     ]);
     const ok = results.slice(0, 24).map((r) => (r.status === 'fulfilled' ? r.value.serial : 'failed'));
@@ -127,7 +143,10 @@ describe('group insert', () => {
     expect(ok).not.toContain('failed');
     const last = results[24]!;
     expect(last.status === 'rejected' && (last.reason as { code: string }).code).toBe('CA_ERR_KEY_COMPROMISED');
-    const rows = await db.query<{ n: string | number }>('SELECT count(*) AS n FROM certificates WHERE serial = ANY($1::text[])', [ok]);
+    const rows = await db.query<{ n: string | number }>(
+      'SELECT count(*) AS n FROM certificates WHERE serial = ANY($1::text[])',
+      [ok],
+    );
     expect(Number(rows[0]!.n)).toBe(24);
     for (let i = 0; i < 24; i++) expect((await ca.current(`g${i}`))?.serial).toBe(ok[i]);
   });
@@ -148,12 +167,28 @@ function ocspCertStatus(der: Uint8Array): number {
 }
 
 describe('targeted invalidation', () => {
-  it('a revocation by another process flips that certificate\'s pre-produced OCSP answer and keeps the others cached', async () => {
-    const other = await CertificateAuthority.open({ db, zone: 'agents.internal.', publicUrl: 'http://127.0.0.1:8080', passphrase: 'test passphrase', recheckMs: 0 });
+  it("a revocation by another process flips that certificate's pre-produced OCSP answer and keeps the others cached", async () => {
+    const other = await CertificateAuthority.open({
+      db,
+      zone: 'agents.internal.',
+      publicUrl: 'http://127.0.0.1:8080',
+      passphrase: 'test passphrase',
+      recheckMs: 0,
+    });
     const a = opensslCsr(tmp.dir, 'P-256', { cn: 'ti-a.agents.internal' });
     const b = opensslCsr(tmp.dir, 'P-256', { cn: 'ti-b.agents.internal' });
-    const ca1 = await ca.issue({ subjectId: 'ti-a', fqdn: 'ti-a.agents.internal', uri: 'ans://v1.ti-a.agents.internal', csrPem: a.csr });
-    const cb = await ca.issue({ subjectId: 'ti-b', fqdn: 'ti-b.agents.internal', uri: 'ans://v1.ti-b.agents.internal', csrPem: b.csr });
+    const ca1 = await ca.issue({
+      subjectId: 'ti-a',
+      fqdn: 'ti-a.agents.internal',
+      uri: 'ans://v1.ti-a.agents.internal',
+      csrPem: a.csr,
+    });
+    const cb = await ca.issue({
+      subjectId: 'ti-b',
+      fqdn: 'ti-b.agents.internal',
+      uri: 'ans://v1.ti-b.agents.internal',
+      csrPem: b.csr,
+    });
     const ra = await ocspRequest(ca1.pem, ca1.chainPem);
     const rb = await ocspRequest(cb.pem, cb.chainPem);
     expect(ocspCertStatus(await ca.ocsp(ra))).toBe(0);
@@ -169,17 +204,30 @@ describe('targeted invalidation', () => {
 describe('OCSP response', () => {
   it('tbsResponseData is byte-identical to the pkijs builder, with and without nonce, good and revoked', async () => {
     const k = opensslCsr(tmp.dir, 'P-256', { cn: 'ocsp.agents.internal' });
-    const cert = await ca.issue({ subjectId: 'ocsp-1', fqdn: 'ocsp.agents.internal', uri: 'ans://v1.ocsp.agents.internal', csrPem: k.csr });
+    const cert = await ca.issue({
+      subjectId: 'ocsp-1',
+      fqdn: 'ocsp.agents.internal',
+      uri: 'ans://v1.ocsp.agents.internal',
+      csrPem: k.csr,
+    });
     const leaf = new pkijs.Certificate({ schema: parseDer(fromPemAll(cert.pem, ['CERTIFICATE'])[0]!) });
     const issuerCert = new pkijs.Certificate({ schema: parseDer(fromPemAll(cert.chainPem, ['CERTIFICATE'])[0]!) });
     const issuer = internals();
-    const states: CertState[] = [{ state: 'good' }, { state: 'revoked', revokedAt: new Date(), reason: 'keyCompromise' }, { state: 'revoked', revokedAt: new Date(), reason: 'unspecified' }, { state: 'unknown' }];
+    const states: CertState[] = [
+      { state: 'good' },
+      { state: 'revoked', revokedAt: new Date(), reason: 'keyCompromise' },
+      { state: 'revoked', revokedAt: new Date(), reason: 'unspecified' },
+      { state: 'unknown' },
+    ];
     for (const withNonce of [false, true]) {
       const req = new pkijs.OCSPRequest();
       await req.createForCertificate(leaf, { hashAlgorithm: 'SHA-1', issuerCertificate: issuerCert });
       if (withNonce) {
         req.tbsRequest.requestExtensions = [
-          new pkijs.Extension({ extnID: OID.ocspNonce, extnValue: new asn1js.OctetString({ valueHex: new Uint8Array(16).fill(7).buffer }).toBER(false) }),
+          new pkijs.Extension({
+            extnID: OID.ocspNonce,
+            extnValue: new asn1js.OctetString({ valueHex: new Uint8Array(16).fill(7).buffer }).toBER(false),
+          }),
         ];
       }
       const reqDer = new Uint8Array(req.toSchema(true).toBER(false));
@@ -189,7 +237,13 @@ describe('OCSP response', () => {
       expect(parsed.nonce !== undefined).toBe(withNonce);
       for (const status of states) {
         const now = new Date();
-        const ours = buildOcspResponse({ ...issuer.ocsp, signer: issuer.signer }, [{ item: parsed.items[0]!, status }], now, 3600_000, parsed.nonce);
+        const ours = buildOcspResponse(
+          { ...issuer.ocsp, signer: issuer.signer },
+          [{ item: parsed.items[0]!, status }],
+          now,
+          3600_000,
+          parsed.nonce,
+        );
         // Reference: the pkijs objects the first version built.
         const thisUpdate = wholeSeconds(now);
         const data = new pkijs.ResponseData({
@@ -209,7 +263,14 @@ describe('OCSP response', () => {
         const resp = pkijs.OCSPResponse.fromBER(ours.slice());
         const basic = pkijs.BasicOCSPResponse.fromBER(resp.responseBytes!.response.valueBlock.valueHexView.slice());
         expect(Buffer.from(basic.tbsResponseData.tbsView).equals(Buffer.from(want))).toBe(true);
-        expect(verifyBytes(OID.ecdsaSha256, issuer.publicKey, basic.tbsResponseData.tbsView, basic.signature.valueBlock.valueHexView)).toBe(true);
+        expect(
+          verifyBytes(
+            OID.ecdsaSha256,
+            issuer.publicKey,
+            basic.tbsResponseData.tbsView,
+            basic.signature.valueBlock.valueHexView,
+          ),
+        ).toBe(true);
       }
     }
   });
@@ -220,7 +281,13 @@ function referenceStatus(s: CertState): asn1js.AsnType {
   if (s.state === 'unknown') return new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 2 } });
   const code = REASON_CODE[s.reason];
   const value: asn1js.AsnType[] = [new asn1js.GeneralizedTime({ valueDate: wholeSeconds(s.revokedAt) })];
-  if (code !== 0) value.push(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Enumerated({ value: code })] }));
+  if (code !== 0)
+    value.push(
+      new asn1js.Constructed({
+        idBlock: { tagClass: 3, tagNumber: 0 },
+        value: [new asn1js.Enumerated({ value: code })],
+      }),
+    );
   return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value });
 }
 
@@ -233,10 +300,19 @@ describe('CRL', () => {
       revokedAt: wholeSeconds(new Date(Date.now() - i * 1000)),
       reason: reasons[i % reasons.length]!,
     }));
-    const p = { crlNumber: 4242, thisUpdate: wholeSeconds(new Date()), nextUpdate: wholeSeconds(new Date(Date.now() + 86_400_000)) };
+    const p = {
+      crlNumber: 4242,
+      thisUpdate: wholeSeconds(new Date()),
+      nextUpdate: wholeSeconds(new Date(Date.now() + 86_400_000)),
+    };
     for (const list of [entries, []]) {
       const joined = Buffer.concat(list.map((e) => encodeEntry(e)));
-      const ours = assembleCrl({ name: issuer.cert.subject, ski: issuer.ski, signer: issuer.signer }, p, joined, list.length);
+      const ours = assembleCrl(
+        { name: issuer.cert.subject, ski: issuer.ski, signer: issuer.signer },
+        p,
+        joined,
+        list.length,
+      );
       const crl = new pkijs.CertificateRevocationList({
         version: 1,
         issuer: issuer.cert.subject,
@@ -249,14 +325,26 @@ describe('CRL', () => {
                 return new pkijs.RevokedCertificate({
                   userCertificate: serialToInteger(e.serial),
                   revocationDate: x509Time(e.revokedAt),
-                  ...(code === 0 ? {} : { crlEntryExtensions: new pkijs.Extensions({ extensions: [ext(OID.crlReason, false, new asn1js.Enumerated({ value: code }))] }) }),
+                  ...(code === 0
+                    ? {}
+                    : {
+                        crlEntryExtensions: new pkijs.Extensions({
+                          extensions: [ext(OID.crlReason, false, new asn1js.Enumerated({ value: code }))],
+                        }),
+                      }),
                 });
               }),
             }
           : {}),
         crlExtensions: new pkijs.Extensions({
           extensions: [
-            ext(OID.authorityKeyIdentifier, false, new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: issuer.ski.slice().buffer }) })),
+            ext(
+              OID.authorityKeyIdentifier,
+              false,
+              new pkijs.AuthorityKeyIdentifier({
+                keyIdentifier: new asn1js.OctetString({ valueHex: issuer.ski.slice().buffer }),
+              }),
+            ),
             ext(OID.crlNumber, false, new asn1js.Integer({ value: p.crlNumber })),
           ],
         }),
@@ -278,7 +366,12 @@ describe('CRL', () => {
       FROM generate_series(1, 10000) AS i;
       UPDATE ca_state SET revocations = revocations + 1;`);
     const k = opensslCsr(tmp.dir, 'P-256', { cn: 'chosen.agents.internal' });
-    const chosen = await ca.issue({ subjectId: 'chosen', fqdn: 'chosen.agents.internal', uri: 'ans://v1.chosen.agents.internal', csrPem: k.csr });
+    const chosen = await ca.issue({
+      subjectId: 'chosen',
+      fqdn: 'chosen.agents.internal',
+      uri: 'ans://v1.chosen.agents.internal',
+      csrPem: k.csr,
+    });
     const first = await ca.crl();
     await ca.revokeSerial(chosen.serial, 'keyCompromise');
     const der = await ca.crl();
@@ -292,7 +385,9 @@ describe('CRL', () => {
     expect(openssl(['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-text', '-out', textFile]).status).toBe(0);
     const text = readFileSync(textFile, 'utf8');
     expect(text).toContain(`Serial Number: ${chosen.serial.toUpperCase()}`);
-    const revoked = await db.query<{ n: string | number }>("SELECT count(*) AS n FROM certificates WHERE issuer_id = 'issuing-1' AND revoked_at IS NOT NULL");
+    const revoked = await db.query<{ n: string | number }>(
+      "SELECT count(*) AS n FROM certificates WHERE issuer_id = 'issuing-1' AND revoked_at IS NOT NULL",
+    );
     expect(Number(revoked[0]!.n)).toBeGreaterThan(10_000);
     expect(text.match(/Serial Number:/g)?.length).toBe(Number(revoked[0]!.n));
     // The chosen entry carries its reason.

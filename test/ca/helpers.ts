@@ -34,7 +34,18 @@ export function opensslCsr(
   const name = opts.name ?? `${spec}-${Math.random().toString(36).slice(2)}`;
   const keyFile = join(dir, `${name}.key`);
   const csrFile = join(dir, `${name}.csr`);
-  const args = ['req', '-new', ...NEWKEY[spec], '-nodes', '-keyout', keyFile, '-out', csrFile, '-subj', opts.cn ? `/CN=${opts.cn}` : '/'];
+  const args = [
+    'req',
+    '-new',
+    ...NEWKEY[spec],
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    csrFile,
+    '-subj',
+    opts.cn ? `/CN=${opts.cn}` : '/',
+  ];
   for (const a of opts.addext ?? []) args.push('-addext', a);
   execFileSync(OPENSSL, args, { stdio: 'pipe' });
   return { csr: readFileSync(csrFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), keyFile, csrFile };

@@ -48,14 +48,21 @@ describe('CSR policy: allowed keys and names', () => {
   });
 
   it('tolerates known non-critical requested extensions (they are not copied)', async () => {
-    const { csr } = opensslCsr(tmp.dir, 'P-256', { cn: FQDN, addext: ['keyUsage=critical,digitalSignature', 'basicConstraints=critical,CA:TRUE'] });
+    const { csr } = opensslCsr(tmp.dir, 'P-256', {
+      cn: FQDN,
+      addext: ['keyUsage=critical,digitalSignature', 'basicConstraints=critical,CA:TRUE'],
+    });
     expect(await codeOf(ca.checkCsr(csr, FQDN))).toBe('accepted');
   });
 });
 
 describe('CSR policy: bad input, one CA_ERR_ code each', () => {
   const cases: [string, () => { csr: string; fqdn?: string }, string][] = [
-    ['a wrong signature', () => ({ csr: tamperSignature(opensslCsr(tmp.dir, 'P-256', { cn: FQDN }).csr) }), CaErrors.csrSignature.code],
+    [
+      'a wrong signature',
+      () => ({ csr: tamperSignature(opensslCsr(tmp.dir, 'P-256', { cn: FQDN }).csr) }),
+      CaErrors.csrSignature.code,
+    ],
     ['an RSA 1024 key', () => opensslCsr(tmp.dir, 'RSA1024', { cn: FQDN }), CaErrors.keyNotAllowed.code],
     ['a secp256k1 key', () => opensslCsr(tmp.dir, 'secp256k1', { cn: FQDN }), CaErrors.keyNotAllowed.code],
     [
@@ -63,22 +70,42 @@ describe('CSR policy: bad input, one CA_ERR_ code each', () => {
       () => opensslCsr(tmp.dir, 'P-256', { cn: FQDN, addext: [`subjectAltName=DNS:${FQDN},DNS:evil.example.com`] }),
       CaErrors.csrNames.code,
     ],
-    ['an IP SAN', () => opensslCsr(tmp.dir, 'P-256', { cn: FQDN, addext: ['subjectAltName=IP:10.0.0.1'] }), CaErrors.csrNames.code],
+    [
+      'an IP SAN',
+      () => opensslCsr(tmp.dir, 'P-256', { cn: FQDN, addext: ['subjectAltName=IP:10.0.0.1'] }),
+      CaErrors.csrNames.code,
+    ],
     ['a CN that differs', () => opensslCsr(tmp.dir, 'P-256', { cn: 'other.agents.internal' }), CaErrors.csrNames.code],
     [
       'a critical unknown extension request',
       () => opensslCsr(tmp.dir, 'P-256', { cn: FQDN, addext: ['1.2.3.4.5=critical,ASN1:NULL'] }),
       CaErrors.csrCriticalExtension.code,
     ],
-    ['garbage DER', () => ({ csr: toPem('CERTIFICATE REQUEST', new Uint8Array(randomBytes(300))) }), CaErrors.csrMalformed.code],
-    ['DER with trailing bytes', () => {
-      const der = fromPemAll(opensslCsr(tmp.dir, 'P-256', { cn: FQDN }).csr, ['CERTIFICATE REQUEST'])[0]!;
-      return { csr: toPem('CERTIFICATE REQUEST', new Uint8Array([...der, 0, 0])) };
-    }, CaErrors.csrMalformed.code],
-    ['a 1 MB PEM', () => ({ csr: toPem('CERTIFICATE REQUEST', new Uint8Array(768 * 1024)) }), CaErrors.csrTooLarge.code],
+    [
+      'garbage DER',
+      () => ({ csr: toPem('CERTIFICATE REQUEST', new Uint8Array(randomBytes(300))) }),
+      CaErrors.csrMalformed.code,
+    ],
+    [
+      'DER with trailing bytes',
+      () => {
+        const der = fromPemAll(opensslCsr(tmp.dir, 'P-256', { cn: FQDN }).csr, ['CERTIFICATE REQUEST'])[0]!;
+        return { csr: toPem('CERTIFICATE REQUEST', new Uint8Array([...der, 0, 0])) };
+      },
+      CaErrors.csrMalformed.code,
+    ],
+    [
+      'a 1 MB PEM',
+      () => ({ csr: toPem('CERTIFICATE REQUEST', new Uint8Array(768 * 1024)) }),
+      CaErrors.csrTooLarge.code,
+    ],
     ['text that is not PEM', () => ({ csr: 'hello, I am a CSR' }), CaErrors.csrNotPem.code],
     ['a certificate instead of a CSR', () => ({ csr: ca.rootPem() }), CaErrors.csrNotPem.code],
-    ['a name outside the zone', () => ({ ...opensslCsr(tmp.dir, 'P-256', { cn: 'weather.example.com' }), fqdn: 'weather.example.com' }), CaErrors.nameOutsideZone.code],
+    [
+      'a name outside the zone',
+      () => ({ ...opensslCsr(tmp.dir, 'P-256', { cn: 'weather.example.com' }), fqdn: 'weather.example.com' }),
+      CaErrors.nameOutsideZone.code,
+    ],
   ];
   it.each(cases)('rejects %s', async (_name, make, code) => {
     const { csr, fqdn } = make();

@@ -48,9 +48,15 @@ describe('CA on PostgreSQL', () => {
   it('two processes starting together create one hierarchy; issue/revoke/CRL agree across them', async (ctx) => {
     if (!available) return ctx.skip();
     const opts = { zone: ZONE, publicUrl: 'http://127.0.0.1:8080', passphrase: 'pw', recheckMs: 50 };
-    const [a, b] = await Promise.all([CertificateAuthority.open({ ...opts, db: dbA }), CertificateAuthority.open({ ...opts, db: dbB })]);
+    const [a, b] = await Promise.all([
+      CertificateAuthority.open({ ...opts, db: dbA }),
+      CertificateAuthority.open({ ...opts, db: dbB }),
+    ]);
     expect(a.chainPem()).toBe(b.chainPem());
-    expect(await dbA.query("SELECT id FROM ca_keys WHERE role IN ('root','issuing') ORDER BY id")).toEqual([{ id: 'issuing-1' }, { id: 'root-1' }]);
+    expect(await dbA.query("SELECT id FROM ca_keys WHERE role IN ('root','issuing') ORDER BY id")).toEqual([
+      { id: 'issuing-1' },
+      { id: 'root-1' },
+    ]);
 
     const fqdn = 'pg.agents.internal';
     const { csr } = opensslCsr(tmp.dir, 'P-256', { cn: fqdn });

@@ -36,7 +36,18 @@ afterAll(async () => {
 });
 
 function ocspCli(extra: string[] = []) {
-  return opensslAsync(['ocsp', '-issuer', f.int, '-cert', f.leaf, '-url', `${base}/v1/ca/ocsp`, '-CAfile', f.root, ...extra]);
+  return opensslAsync([
+    'ocsp',
+    '-issuer',
+    f.int,
+    '-cert',
+    f.leaf,
+    '-url',
+    `${base}/v1/ca/ocsp`,
+    '-CAfile',
+    f.root,
+    ...extra,
+  ]);
 }
 
 describe('GET /v1/ca/certificate and /v1/ca/crl', () => {
@@ -119,7 +130,11 @@ describe('OCSP through openssl ocsp', () => {
     expect(statusOf(await (await fetch(`${base}/v1/ca/ocsp/AAAA`)).arrayBuffer())).toBe(1);
     // A request about a certificate of some other CA (its own self-signed issuer).
     const key = opensslCsr(tmp.dir, 'P-256', { cn: 'x.example.com' }).keyFile;
-    const other = write(tmp.dir, 'other.pem', openssl(['req', '-new', '-x509', '-key', key, '-subj', '/CN=x.example.com', '-days', '1']).out);
+    const other = write(
+      tmp.dir,
+      'other.pem',
+      openssl(['req', '-new', '-x509', '-key', key, '-subj', '/CN=x.example.com', '-days', '1']).out,
+    );
     const reqFile = `${tmp.dir}/unknown.der`;
     openssl(['ocsp', '-issuer', other, '-cert', other, '-reqout', reqFile]);
     const { readFileSync } = await import('node:fs');

@@ -12,7 +12,15 @@ afterAll(async () => {
 
 it('adds, lists and removes a gateway policy; shows approvals and the graph; refuses a bad effect', async () => {
   const opts = ['--server', s.url, '--token', s.adminToken];
-  const add = await runCli(['admin', 'policy', 'add', '*.agents.internal.', 'weather.agents.internal', 'deny', ...opts]);
+  const add = await runCli([
+    'admin',
+    'policy',
+    'add',
+    '*.agents.internal.',
+    'weather.agents.internal',
+    'deny',
+    ...opts,
+  ]);
   expect(add.stderr).toBe('');
   const id = add.stdout.split(' ')[0]!;
   expect(add.stdout).toContain('*.agents.internal -> weather.agents.internal: deny');

@@ -45,5 +45,7 @@ describe('split horizon', () => {
     { target: B, from: A, path: [A], ok: true },
     { target: C, from: A, path: [A, C], ok: false },
     { target: B, from: null, path: [], ok: true },
-  ])('to $target learned from $from via $path -> $ok', ({ target, from, path, ok }) => expect(mayExportTo(target, from, path)).toBe(ok));
+  ])('to $target learned from $from via $path -> $ok', ({ target, from, path, ok }) =>
+    expect(mayExportTo(target, from, path)).toBe(ok),
+  );
 });

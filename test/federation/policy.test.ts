@@ -44,11 +44,29 @@ describe('export decision (hierarchy + split horizon + subscriptions)', () => {
   const subscribedL1 = { ...peerL1, topics: new Set(['tag:weather']) };
   const learned = { kind: 'learned' as const, peer: 'http://o.example', path: ['http://o.example'] };
   it.each([
-    { name: 'L1 pushes own agents to its L2', self: L1, target: peerL2, src: { kind: 'local' as const }, out: [L1.uri] },
+    {
+      name: 'L1 pushes own agents to its L2',
+      self: L1,
+      target: peerL2,
+      src: { kind: 'local' as const },
+      out: [L1.uri],
+    },
     { name: 'L1 never re-advertises', self: L1, target: peerL2, src: learned, out: null },
-    { name: 'L2 prepends itself for L2 peers', self: L2, target: peerL2, src: learned, out: [L2.uri, 'http://o.example'] },
+    {
+      name: 'L2 prepends itself for L2 peers',
+      self: L2,
+      target: peerL2,
+      src: learned,
+      out: [L2.uri, 'http://o.example'],
+    },
     { name: 'L2 sends nothing unasked to an L1', self: L2, target: peerL1, src: learned, out: null },
-    { name: 'L2 sends subscribed records to an L1', self: L2, target: subscribedL1, src: learned, out: [L2.uri, 'http://o.example'] },
+    {
+      name: 'L2 sends subscribed records to an L1',
+      self: L2,
+      target: subscribedL1,
+      src: learned,
+      out: [L2.uri, 'http://o.example'],
+    },
     { name: 'split horizon', self: L2, target: { ...peerL2, uri: 'http://o.example' }, src: learned, out: null },
   ])('$name', ({ self, target, src, out }) => expect(exportPath(self, target, rec(), src)).toEqual(out));
 

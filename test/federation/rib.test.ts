@@ -6,7 +6,13 @@ import { rec } from './fixtures.js';
 const P = 'http://p.example';
 const Q = 'http://q.example';
 const O = 'http://gw2.example';
-const route = (peer: string, path: string[], over: Parameters<typeof rec>[0] = {}): Route => ({ peer, path, record: rec(over), jws: `jws-${peer}-${path.length}`, state: 'active' });
+const route = (peer: string, path: string[], over: Parameters<typeof rec>[0] = {}): Route => ({
+  peer,
+  path,
+  record: rec(over),
+  jws: `jws-${peer}-${path.length}`,
+  state: 'active',
+});
 
 describe('RIB', () => {
   it('keeps routes per peer and picks the shortest PATH', () => {
@@ -16,7 +22,9 @@ describe('RIB', () => {
     expect(c?.before?.peer).toBe(P);
     expect(c?.after?.peer).toBe(Q);
     expect(rib.routesOf('a1')).toHaveLength(2);
-    expect(rib.forwarding()).toEqual([{ id: 'a1', fqdn: 'weather.car.internal', domain: 'car.internal', nextHop: Q, origin: O, path: [Q, O] }]);
+    expect(rib.forwarding()).toEqual([
+      { id: 'a1', fqdn: 'weather.car.internal', domain: 'car.internal', nextHop: Q, origin: O, path: [Q, O] },
+    ]);
     expect(rib.byFqdn('Weather.Car.Internal.')?.peer).toBe(Q);
   });
 
@@ -58,8 +66,16 @@ describe('RIB', () => {
   it('remote search returns our gateway URL and the next hop', () => {
     const rib = new Rib();
     rib.install(route(P, [P, O]));
-    const hits = searchRoutes(rib.bestRoutes(), 'weather forecast for the road', { k: 5, gatewayUri: 'http://me.example' });
-    expect(hits[0]).toMatchObject({ id: 'a1', via: P, domain: 'car.internal', endpoints: [{ protocol: 'a2a', url: 'http://me.example/gw/weather.car.internal/' }] });
+    const hits = searchRoutes(rib.bestRoutes(), 'weather forecast for the road', {
+      k: 5,
+      gatewayUri: 'http://me.example',
+    });
+    expect(hits[0]).toMatchObject({
+      id: 'a1',
+      via: P,
+      domain: 'car.internal',
+      endpoints: [{ protocol: 'a2a', url: 'http://me.example/gw/weather.car.internal/' }],
+    });
     expect(searchRoutes(rib.bestRoutes(), 'pizza delivery', { k: 5, gatewayUri: 'http://me.example' })).toEqual([]);
   });
 });

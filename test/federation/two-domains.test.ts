@@ -45,9 +45,13 @@ describe('AMSP between two domains', () => {
   beforeAll(async () => {
     const carPort = await freePort();
     carUrl = `http://127.0.0.1:${carPort}`;
-    home = await startServer({ args: ['--zone', 'home.internal.', '--role', 'l1', '--peer', carUrl, '--peer-ca', carCa, ...timers] });
+    home = await startServer({
+      args: ['--zone', 'home.internal.', '--role', 'l1', '--peer', carUrl, '--peer-ca', carCa, ...timers],
+    });
     writeFileSync(homeCa, await rootOf(home.url));
-    car = await startServer({ args: ['--zone', 'car.internal.', '--role', 'l2', '--peer-ca', homeCa, ...timers, '--http-port', String(carPort)] });
+    car = await startServer({
+      args: ['--zone', 'car.internal.', '--role', 'l2', '--peer-ca', homeCa, ...timers, '--http-port', String(carPort)],
+    });
     writeFileSync(carCa, await rootOf(carUrl));
   });
 
@@ -67,7 +71,10 @@ describe('AMSP between two domains', () => {
     expect(reg.status).toBe(202);
     const t0 = Date.now();
     expect((await h.post(`/v1/agents/${reg.body.id}/approve`, {}, home.adminToken)).status).toBe(200);
-    const entry = await until(async () => (await view()).forwarding.find((f) => f.fqdn === 'thermostat.home.internal'), 5000);
+    const entry = await until(
+      async () => (await view()).forwarding.find((f) => f.fqdn === 'thermostat.home.internal'),
+      5000,
+    );
     expect(Date.now() - t0).toBeLessThan(1500);
     expect(entry.id).toBe(reg.body.id);
     expect(entry.nextHop).toBe(home.url);
@@ -75,7 +82,9 @@ describe('AMSP between two domains', () => {
 
     // Resolve at car spans domains: home's agent, via home, reached through car's gateway.
     type Answer = { results: { id: string; domain: string; via: string | null; endpoints: { url: string }[] }[] };
-    const found = (await c.get<Answer>(`/v1/resolve?q=${encodeURIComponent('thermostat agent')}&k=5`)).body.results.find((r) => r.id === reg.body.id);
+    const found = (
+      await c.get<Answer>(`/v1/resolve?q=${encodeURIComponent('thermostat agent')}&k=5`)
+    ).body.results.find((r) => r.id === reg.body.id);
     expect(found).toMatchObject({ domain: 'home.internal', via: home.url });
     expect(found!.endpoints.every((e) => e.url.startsWith(`${carUrl}/gw/thermostat.home.internal/`))).toBe(true);
 

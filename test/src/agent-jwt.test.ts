@@ -10,22 +10,42 @@ describe('verifyAgentJwt with a real CA', () => {
     const db = await openStore({});
     let clock = new Date('2026-11-23T12:00:00Z');
     const now = () => clock;
-    const ca = await CertificateAuthority.open({ db, zone: 'agents.internal.', publicUrl: 'http://127.0.0.1:1', passphrase: 'p', validityDays: 1, now });
+    const ca = await CertificateAuthority.open({
+      db,
+      zone: 'agents.internal.',
+      publicUrl: 'http://127.0.0.1:1',
+      passphrase: 'p',
+      validityDays: 1,
+      now,
+    });
     try {
       const fqdn = 'clock.agents.internal';
       const { keyPem, csrPem } = await createKeyAndCsr(fqdn);
       const cert = await ca.issue({ subjectId: 'agent-1', fqdn, uri: `ans://v1.0.0.${fqdn}`, csrPem });
-      const tok = () => agentToken({ agentId: 'agent-1', zone: 'agents.internal.', keyPem, certificatePem: cert.pem + cert.chainPem, now: clock });
+      const tok = () =>
+        agentToken({
+          agentId: 'agent-1',
+          zone: 'agents.internal.',
+          keyPem,
+          certificatePem: cert.pem + cert.chainPem,
+          now: clock,
+        });
       const opts = { verifier: ca, zone: 'agents.internal.', now };
 
       await expect(verifyAgentJwt(await tok(), opts)).resolves.toMatchObject({ agentId: 'agent-1', fqdn });
 
       clock = new Date(clock.getTime() + 2 * 86_400_000);
-      await expect(verifyAgentJwt(await tok(), opts)).rejects.toMatchObject({ code: 'AUTH_ERR_BAD_AGENT_TOKEN', message: expect.stringMatching(/expired/) });
+      await expect(verifyAgentJwt(await tok(), opts)).rejects.toMatchObject({
+        code: 'AUTH_ERR_BAD_AGENT_TOKEN',
+        message: expect.stringMatching(/expired/),
+      });
 
       clock = new Date('2026-11-23T12:00:00Z');
       await ca.revokeSubject('agent-1', 'keyCompromise');
-      await expect(verifyAgentJwt(await tok(), opts)).rejects.toMatchObject({ code: 'AUTH_ERR_BAD_AGENT_TOKEN', message: expect.stringMatching(/revoked/) });
+      await expect(verifyAgentJwt(await tok(), opts)).rejects.toMatchObject({
+        code: 'AUTH_ERR_BAD_AGENT_TOKEN',
+        message: expect.stringMatching(/revoked/),
+      });
     } finally {
       await db.close();
     }
