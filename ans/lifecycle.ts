@@ -21,8 +21,8 @@ export function transition(from: AgentStatus, action: LifecycleAction): AgentSta
   return t.from.includes(from) ? t.to : undefined;
 }
 
-/** Statuses that hold the agent's label; rejected and deregistered free it. */
-export const HOLDS_LABEL: readonly AgentStatus[] = ['pending', 'active', 'suspended', 'revoked'];
+// Statuses that hold the agent's label (pending, active, suspended, revoked) are enforced by the
+// partial unique index `agents_fqdn_live` in migrations/001_init.sql.
 
 /** Heartbeat tracking starts with the first heartbeat; three missed intervals mean offline. */
 export function livenessOf(lastHeartbeat: Date | null, now: Date, intervalMs: number): Liveness {

@@ -394,10 +394,6 @@ export class Registry {
     return a;
   }
 
-  async find(id: string): Promise<AgentRow | undefined> {
-    return repo.getAgent(this.db, id);
-  }
-
   async list(opts: { statuses?: readonly AgentStatus[]; limit: number; cursor?: string }): Promise<Page<AgentView>> {
     let afterId: string | undefined;
     if (opts.cursor) {
