@@ -443,12 +443,18 @@ export class SemanticIndex {
     const cast = this.db.hasVector ? 'vector' : 'real[]';
     await this.db.transaction(async (tx) => {
       await tx.query('DELETE FROM agent_vectors WHERE agent_id = $1', [agentId]);
+      // All parts in one statement: one round trip however many parts a card has.
+      const rows: string[] = [];
+      const params: unknown[] = [agentId, this.embedder.id, this.embedder.dim, hash, seq];
       for (let i = 0; i < vecs.length; i++) {
         const lit = this.db.hasVector ? `[${Array.from(vecs[i]!).join(',')}]` : `{${Array.from(vecs[i]!).join(',')}}`;
+        params.push(i, lit);
+        rows.push(`($1, $${params.length - 1}, $2, $3, $4, $5, $${params.length}::${cast})`);
+      }
+      if (rows.length > 0) {
         await tx.query(
-          `INSERT INTO agent_vectors (agent_id, part, embedder, dim, text_hash, seq, embedding)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::${cast})`,
-          [agentId, i, this.embedder.id, this.embedder.dim, hash, seq, lit],
+          `INSERT INTO agent_vectors (agent_id, part, embedder, dim, text_hash, seq, embedding) VALUES ${rows.join(', ')}`,
+          params,
         );
       }
     });
