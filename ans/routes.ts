@@ -2,6 +2,7 @@ import type {} from '@fastify/swagger';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { REVOCATION_REASONS } from '../ca/index.js';
 import { AgentCard } from './card.js';
 import { STATUSES, type AgentStatus } from './lifecycle.js';
 import type { Principal } from './principal.js';
@@ -23,18 +24,7 @@ export interface RegistryRouteOptions {
 
 const Id = Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false });
 const Csr = Type.String({ minLength: 1, maxLength: 65_536 });
-const REASONS = [
-  'unspecified',
-  'keyCompromise',
-  'cACompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-  'aACompromise',
-] as const;
-const Reason = Type.Union(REASONS.map((r) => Type.Literal(r)));
+const Reason = Type.Union(REVOCATION_REASONS.map((r) => Type.Literal(r)));
 
 function certJson(c: IssuedCertificate) {
   return {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { RevocationReason } from '../ca/index.js';
 import type { Db, Queryable } from '../src/store/index.js';
 import { recordChange } from '../src/events/index.js';
 import type { AgentCard } from './card.js';
@@ -20,16 +21,8 @@ export interface CertificateIssuer {
   revokeSubject(subjectId: string, reason: RevocationReason, tx?: Queryable): Promise<string[]>;
   current(subjectId: string): Promise<CertificateInfo | null>;
 }
-export type RevocationReason =
-  | 'unspecified'
-  | 'keyCompromise'
-  | 'cACompromise'
-  | 'affiliationChanged'
-  | 'superseded'
-  | 'cessationOfOperation'
-  | 'certificateHold'
-  | 'privilegeWithdrawn'
-  | 'aACompromise';
+/** The RFC 5280 reason names, one list shared with the CA. */
+export type { RevocationReason };
 export interface IssuedCertificate {
   serial: string;
   pem: string;
