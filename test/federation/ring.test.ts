@@ -5,22 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, card } from '../helpers/api.js';
 import { opensslCsr } from '../helpers/pki.js';
 import { freePort } from '../helpers/ports.js';
+import { until } from '../helpers/wait.js';
 import { startServer, tempDir, type RunningServer } from '../helpers/server.js';
 
 interface View {
   forwarding: { id: string; nextHop: string; path: string[] }[];
   peers: { uri: string; state: string; messagesIn: number }[];
   stats: { loopsDropped: number };
-}
-
-async function until<T>(f: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('AMSP ring of three Level-2s', () => {
