@@ -1,17 +1,10 @@
-import type { KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose';
+import type { VerifiedClient } from '../../ca/index.js';
 import { AuthErrors } from './errors.js';
 
-/** What agent authentication needs from the CA (ca/ implements it). */
+/** What agent authentication needs from the CA. */
 export interface ClientVerifier {
-  verifyClient(x5c: readonly string[]): Promise<{
-    serial: string;
-    subjectId: string;
-    fqdn: string;
-    status: 'good' | 'revoked' | 'expired';
-    publicKey: KeyObject;
-    alg: 'ES256' | 'ES384' | 'EdDSA' | 'RS256';
-  }>;
+  verifyClient(x5c: readonly string[]): Promise<VerifiedClient>;
 }
 
 export interface AgentClaims {

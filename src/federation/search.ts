@@ -4,18 +4,12 @@
  * and tags, so they are comparable to nothing but each other; the lead merges them after local
  * hits. Pure.
  */
+import type { ResolveResult } from '../../ans/index.js';
 import type { Route } from './rib.js';
 import { gatewayUrl } from './local.js';
 
-export interface RemoteHit {
-  id: string;
-  fqdn: string;
-  name: string;
-  score: number;
-  endpoints: { protocol: string; url: string }[];
-  domain: string;
-  via: string;
-}
+/** A resolve result for a remote agent: always reached through a next-hop gateway. */
+export type RemoteHit = ResolveResult & { via: string };
 
 const STOP = new Set([
   'a',
