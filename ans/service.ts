@@ -213,6 +213,11 @@ export class Registry {
     throw AnsErrors.forbidden('this action needs an admin token');
   }
 
+  /** The one shape of an agent certificate request: SAN = the FQDN and `ans://v<version>.<fqdn>`. */
+  private issueFor(tx: Queryable, a: AgentRow, version: string, csrPem: string): Promise<IssuedCertificate> {
+    return this.ca.issue({ subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${version}.${a.fqdn}`, csrPem }, tx);
+  }
+
   private move(a: AgentRow, action: LifecycleAction): AgentStatus {
     const to = transition(a.status, action);
     if (!to) throw AnsErrors.illegalTransition(a.status, action);
@@ -224,10 +229,7 @@ export class Registry {
       await this.authorise(tx, by, id, false);
       const a = await this.locked(tx, id);
       const to = this.move(a, 'approve');
-      const cert = await this.ca.issue(
-        { subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem: a.csr },
-        tx,
-      );
+      const cert = await this.issueFor(tx, a, a.version, a.csr);
       await this.audit.append(tx, {
         actor: actorName(by),
         action: 'agent.approve',
@@ -316,11 +318,7 @@ export class Registry {
       const now = this.now();
       let certificate: IssuedCertificate | undefined;
       if (major || csrPem !== undefined) {
-        const csr = csrPem ?? a.csr;
-        certificate = await this.ca.issue(
-          { subjectId: id, fqdn: a.fqdn, uri: `ans://v${card.version}.${a.fqdn}`, csrPem: csr },
-          tx,
-        );
+        certificate = await this.issueFor(tx, a, card.version, csrPem ?? a.csr);
       }
       await repo.insertVersion(tx, id, card.version, card, now);
       await this.audit.append(tx, {
@@ -351,10 +349,7 @@ export class Registry {
       await this.authorise(tx, by, id, true);
       const a = await this.locked(tx, id);
       if (a.status !== 'active') throw AnsErrors.notActive(a.status);
-      const certificate = await this.ca.issue(
-        { subjectId: id, fqdn: a.fqdn, uri: `ans://v${a.version}.${a.fqdn}`, csrPem },
-        tx,
-      );
+      const certificate = await this.issueFor(tx, a, a.version, csrPem);
       await this.audit.append(tx, {
         actor: actorName(by),
         action: 'agent.renew',
