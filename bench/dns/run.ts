@@ -10,9 +10,10 @@ import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DnsServer, type ZoneAgent } from '../../dns/index.js';
+import { DnsServer } from '../../dns/index.js';
 import { freePort } from '../../test/helpers/ports.js';
 import { startKnot } from '../../test/dns/knot.js';
+import { synthAgent } from '../../test/dns/helpers.js';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -26,19 +27,6 @@ const workers = Number(arg('workers', String(cpus().length)));
 
 function out(bench: string, value: number, unit: string): void {
   process.stdout.write(JSON.stringify({ bench, value: Math.round(value * 100) / 100, unit }) + '\n');
-}
-
-function agent(i: number): ZoneAgent {
-  return {
-    id: `agt_${i}`,
-    fqdn: `agent${i}.agents.internal`,
-    version: '1.0.0',
-    endpoints: [
-      { protocol: 'a2a', url: `https://host${i}.example.com:8443/a2a` },
-      { protocol: 'mcp', url: `https://host${i}.example.com:8443/mcp` },
-    ],
-    spkiSha256: (i * 2654435761).toString(16).padStart(64, 'a').slice(-64),
-  };
 }
 
 function queryFile(n: number, dir: string): string {
@@ -153,7 +141,7 @@ async function main(): Promise<void> {
   if (!haveKnot) console.error('bench/dns: knotd missing, no Knot comparison');
   const dir = mkdtempSync(join(tmpdir(), 'ans-bench-dns-'));
   for (const n of sizes) {
-    const agents = Array.from({ length: n }, (_, i) => agent(i));
+    const agents = Array.from({ length: n }, (_, i) => synthAgent(i));
     global.gc?.();
     const rss0 = process.memoryUsage().rss;
     const server = new DnsServer({

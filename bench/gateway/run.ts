@@ -20,7 +20,7 @@ import { request } from 'undici';
 import { agentToken, createKeyAndCsr } from '../../src/client/index.js';
 import { card, client } from '../../test/helpers/api.js';
 import { freePort } from '../../test/helpers/ports.js';
-import { ANS_BIN, startServer, type RunningServer } from '../../test/helpers/server.js';
+import { startServer, type RunningServer } from '../../test/helpers/server.js';
 
 const { values } = parseArgs({
   options: {
@@ -142,53 +142,6 @@ http {
 }
 
 /** `ans serve` under --cpu-prof (NODE_OPTIONS may not carry it); the profile is written on exit. */
-async function startProfiled(dir: string): Promise<RunningServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ans-bench-'));
-  const httpPort = await freePort();
-  const dnsPort = await freePort();
-  const proc = spawn(
-    process.execPath,
-    [
-      '--cpu-prof',
-      `--cpu-prof-dir=${dir}`,
-      ANS_BIN,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--http-port',
-      String(httpPort),
-      '--dns-port',
-      String(dnsPort),
-      '--embedder',
-      'hash',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  await new Promise<void>((resolve) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('"ANS is up"')) resolve();
-    });
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  return {
-    url: `http://127.0.0.1:${httpPort}`,
-    httpPort,
-    dnsPort,
-    dataDir,
-    adminToken: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
-    proc,
-    logs: [],
-    stop: async () => {
-      proc.kill('SIGINT');
-      return exited;
-    },
-  };
-}
-
 async function main(): Promise<void> {
   const up = await spawnLine(process.execPath, [join(import.meta.dirname, 'upstream.mjs')]);
   const upPort = Number(up.line);
@@ -196,7 +149,7 @@ async function main(): Promise<void> {
   let s: RunningServer | undefined;
   let ngx: Awaited<ReturnType<typeof nginx>>;
   try {
-    s = values.profile ? await startProfiled(values.profile) : await startServer();
+    s = await startServer(values.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] } : {});
     const api = client(s.url);
     const enrol = async (label: string, url: string) => {
       const { keyPem, csrPem } = await createKeyAndCsr(`${label}.agents.internal`);

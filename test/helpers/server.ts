@@ -27,12 +27,13 @@ export function tempDir(prefix = 'ans-test-'): string {
  * log line. Uses the cheap hash embedder unless the caller asks otherwise.
  */
 export async function startServer(
-  opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
 ): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const httpPort = await freePort();
   const dnsPort = await freePort();
   const args = [
+    ...(opts.nodeArgs ?? []),
     ANS_BIN,
     'serve',
     '--data-dir',
