@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Db, Queryable } from '../src/store/index.js';
+import type { Db, Queryable, Statement } from '../src/store/index.js';
 
 export interface AuditEntry {
   actor: string;
@@ -94,17 +94,26 @@ export class AuditLog {
   ) {}
 
   async append(tx: Queryable, entries: AuditEntry | readonly AuditEntry[]): Promise<void> {
+    const st = this.entryStatement(entries);
+    if (st) await tx.query(st.text, st.params);
+  }
+
+  /** The outbox INSERT for `entries` as a statement, to run with the change it describes. */
+  entryStatement(entries: AuditEntry | readonly AuditEntry[]): Statement | undefined {
     const list = Array.isArray(entries) ? entries : [entries as AuditEntry];
-    if (list.length === 0) return;
+    if (list.length === 0) return undefined;
     const at = this.now().toISOString();
-    const cols: unknown[] = [];
+    const params: unknown[] = [];
     const values: string[] = [];
     for (const e of list) {
-      const b = cols.length;
+      const b = params.length;
       values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`);
-      cols.push(at, e.actor, e.action, e.subject ?? null, JSON.stringify(e.detail ?? {}));
+      params.push(at, e.actor, e.action, e.subject ?? null, JSON.stringify(e.detail ?? {}));
     }
-    await tx.query(`INSERT INTO audit_outbox (at, actor, action, subject, detail) VALUES ${values.join(', ')}`, cols);
+    return {
+      text: `INSERT INTO audit_outbox (at, actor, action, subject, detail) VALUES ${values.join(', ')}`,
+      params,
+    };
   }
 
   /** Chains every committed outbox entry; concurrent calls coalesce. */

@@ -1,5 +1,5 @@
 /** All of the registry's SQL. */
-import type { Queryable } from '../src/store/index.js';
+import type { Queryable, Statement } from '../src/store/index.js';
 import type { AgentCard } from './card.js';
 import type { AgentStatus } from './lifecycle.js';
 
@@ -56,40 +56,32 @@ function toRow(r: RawRow): AgentRow {
 const COLS =
   'id, label, zone, fqdn, status, version, card, csr, created_at, updated_at, last_heartbeat, cert_serial, spki_sha256';
 
-export async function insertAgent(
-  tx: Queryable,
-  a: {
-    id: string;
-    label: string;
-    zone: string;
-    fqdn: string;
-    version: string;
-    card: AgentCard;
-    csr: string;
-    now: Date;
-  },
-): Promise<void> {
-  await tx.query(
-    `INSERT INTO agents (id, label, zone, fqdn, status, version, card, csr, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $8)`,
-    [a.id, a.label, a.zone, a.fqdn, a.version, JSON.stringify(a.card), a.csr, a.now.toISOString()],
-  );
-  await insertVersion(tx, a.id, a.version, a.card, a.now);
+/** A new pending agent and its first version. */
+export function insertAgentStatements(a: {
+  id: string;
+  label: string;
+  zone: string;
+  fqdn: string;
+  version: string;
+  card: AgentCard;
+  csr: string;
+  now: Date;
+}): Statement[] {
+  return [
+    {
+      text: `INSERT INTO agents (id, label, zone, fqdn, status, version, card, csr, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $8)`,
+      params: [a.id, a.label, a.zone, a.fqdn, a.version, JSON.stringify(a.card), a.csr, a.now.toISOString()],
+    },
+    insertVersionStatement(a.id, a.version, a.card, a.now),
+  ];
 }
 
-export async function insertVersion(
-  tx: Queryable,
-  id: string,
-  version: string,
-  card: AgentCard,
-  now: Date,
-): Promise<void> {
-  await tx.query('INSERT INTO agent_versions (agent_id, version, card, created_at) VALUES ($1, $2, $3, $4)', [
-    id,
-    version,
-    JSON.stringify(card),
-    now.toISOString(),
-  ]);
+export function insertVersionStatement(id: string, version: string, card: AgentCard, now: Date): Statement {
+  return {
+    text: 'INSERT INTO agent_versions (agent_id, version, card, created_at) VALUES ($1, $2, $3, $4)',
+    params: [id, version, JSON.stringify(card), now.toISOString()],
+  };
 }
 
 export async function getAgent(db: Queryable, id: string, forUpdate = false): Promise<AgentRow | undefined> {
@@ -112,8 +104,7 @@ export async function listAgents(
   return rows.map(toRow);
 }
 
-export async function updateAgent(
-  tx: Queryable,
+export function updateAgentStatement(
   id: string,
   set: {
     status?: AgentStatus;
@@ -123,13 +114,13 @@ export async function updateAgent(
     cert?: { serial: string; spkiSha256: string };
     now: Date;
   },
-): Promise<void> {
-  await tx.query(
-    `UPDATE agents SET status = COALESCE($2, status), version = COALESCE($3, version),
+): Statement {
+  return {
+    text: `UPDATE agents SET status = COALESCE($2, status), version = COALESCE($3, version),
             card = COALESCE($4::jsonb, card), csr = COALESCE($5, csr), updated_at = $6,
             cert_serial = COALESCE($7, cert_serial), spki_sha256 = COALESCE($8, spki_sha256)
       WHERE id = $1`,
-    [
+    params: [
       id,
       set.status ?? null,
       set.version ?? null,
@@ -139,7 +130,7 @@ export async function updateAgent(
       set.cert?.serial ?? null,
       set.cert?.spkiSha256 ?? null,
     ],
-  );
+  };
 }
 
 export async function setHeartbeat(db: Queryable, id: string, at: Date): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RevocationReason } from '../ca/index.js';
-import type { Db, Queryable } from '../src/store/index.js';
+import type { Db, Queryable, Statement } from '../src/store/index.js';
 import { recordChange } from '../src/events/index.js';
 import type { AgentCard } from './card.js';
 import { AnsErrors } from './errors.js';
@@ -157,6 +157,22 @@ export class Registry {
     return result;
   }
 
+  /**
+   * The last step of every registry change: the agent's writes, its audit entry and its change
+   * row in one statement. Returns the change's seq.
+   */
+  private record(
+    tx: Queryable,
+    id: string,
+    by: Principal,
+    action: string,
+    detail: Record<string, unknown>,
+    writes: Statement[],
+  ): Promise<number> {
+    const entry = this.audit.entryStatement({ actor: actorName(by), action, subject: id, detail });
+    return recordChange(tx, 'agent', id, 'agent.changed', entry ? [...writes, entry] : writes);
+  }
+
   async register(
     card: AgentCard,
     csrPem: string,
@@ -168,9 +184,17 @@ export class Registry {
     await this.ca.checkCsr(csrPem, fqdn);
     const id = randomUUID();
     const now = this.now();
-    return this.commit(async (tx) => {
-      try {
-        await repo.insertAgent(tx, {
+    // One statement, so no explicit transaction: the agent, its first version, the audit entry
+    // and the change row commit together.
+    let seq: number;
+    try {
+      seq = await this.record(
+        this.db,
+        id,
+        by,
+        'agent.register',
+        { fqdn, version: card.version },
+        repo.insertAgentStatements({
           id,
           label: card.label.toLowerCase(),
           zone: this.zone,
@@ -179,21 +203,15 @@ export class Registry {
           card,
           csr: csrPem,
           now,
-        });
-      } catch (e) {
-        // The partial unique index on live FQDNs decides, also between concurrent registrations.
-        if ((e as { code?: string }).code === '23505') throw AnsErrors.labelTaken(fqdn);
-        throw e;
-      }
-      await this.audit.append(tx, {
-        actor: actorName(by),
-        action: 'agent.register',
-        subject: id,
-        detail: { fqdn, version: card.version },
-      });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
-      return { result: { id, status: 'pending' as const, fqdn }, seq };
-    });
+        }),
+      );
+    } catch (e) {
+      // The partial unique index on live FQDNs decides, also between concurrent registrations.
+      if ((e as { code?: string }).code === '23505') throw AnsErrors.labelTaken(fqdn);
+      throw e;
+    }
+    this.onChange(seq);
+    return { id, status: 'pending' as const, fqdn };
   }
 
   private async locked(tx: Queryable, id: string): Promise<AgentRow> {
@@ -230,15 +248,10 @@ export class Registry {
       const a = await this.locked(tx, id);
       const to = this.move(a, 'approve');
       const cert = await this.issueFor(tx, a, a.version, a.csr);
-      await this.audit.append(tx, {
-        actor: actorName(by),
-        action: 'agent.approve',
-        subject: id,
-        detail: { serial: cert.serial },
-      });
       const now = this.now();
-      await repo.updateAgent(tx, id, { status: to, cert, now });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const seq = await this.record(tx, id, by, 'agent.approve', { serial: cert.serial }, [
+        repo.updateAgentStatement(id, { status: to, cert, now }),
+      ]);
       return { result: { agent: this.view({ ...a, status: to, updatedAt: now }), certificate: cert }, seq };
     });
   }
@@ -259,15 +272,15 @@ export class Registry {
         action === 'deregister' && a.status !== 'pending'
           ? await this.ca.revokeSubject(id, 'cessationOfOperation', tx)
           : [];
-      await this.audit.append(tx, {
-        actor: actorName(by),
-        action: `agent.${action}`,
-        subject: id,
-        detail: { from: a.status, to, ...(reason ? { reason } : {}), ...(revoked.length ? { revoked } : {}) },
-      });
       const now = this.now();
-      await repo.updateAgent(tx, id, { status: to, now });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const seq = await this.record(
+        tx,
+        id,
+        by,
+        `agent.${action}`,
+        { from: a.status, to, ...(reason ? { reason } : {}), ...(revoked.length ? { revoked } : {}) },
+        [repo.updateAgentStatement(id, { status: to, now })],
+      );
       return { result: this.view({ ...a, status: to, updatedAt: now }), seq };
     });
   }
@@ -278,15 +291,10 @@ export class Registry {
       const a = await this.locked(tx, id);
       const to = this.move(a, 'revoke');
       const revoked = await this.ca.revokeSubject(id, reason, tx);
-      await this.audit.append(tx, {
-        actor: actorName(by),
-        action: 'agent.revoke',
-        subject: id,
-        detail: { reason, revoked },
-      });
       const now = this.now();
-      await repo.updateAgent(tx, id, { status: to, now });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const seq = await this.record(tx, id, by, 'agent.revoke', { reason, revoked }, [
+        repo.updateAgentStatement(id, { status: to, now }),
+      ]);
       return { result: { agent: this.view({ ...a, status: to, updatedAt: now }), revoked }, seq };
     });
   }
@@ -320,21 +328,23 @@ export class Registry {
       if (major || csrPem !== undefined) {
         certificate = await this.issueFor(tx, a, card.version, csrPem ?? a.csr);
       }
-      await repo.insertVersion(tx, id, card.version, card, now);
-      await this.audit.append(tx, {
-        actor: actorName(by),
-        action: 'agent.update',
-        subject: id,
-        detail: { from: a.version, to: card.version, ...(certificate ? { serial: certificate.serial } : {}) },
-      });
-      await repo.updateAgent(tx, id, {
-        version: card.version,
-        card,
-        ...(csrPem ? { csr: csrPem } : {}),
-        ...(certificate ? { cert: certificate } : {}),
-        now,
-      });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const seq = await this.record(
+        tx,
+        id,
+        by,
+        'agent.update',
+        { from: a.version, to: card.version, ...(certificate ? { serial: certificate.serial } : {}) },
+        [
+          repo.insertVersionStatement(id, card.version, card, now),
+          repo.updateAgentStatement(id, {
+            version: card.version,
+            card,
+            ...(csrPem ? { csr: csrPem } : {}),
+            ...(certificate ? { cert: certificate } : {}),
+            now,
+          }),
+        ],
+      );
       const agent = this.view({ ...a, card, version: card.version, updatedAt: now });
       return { result: certificate ? { agent, certificate } : { agent }, seq };
     });
@@ -350,14 +360,9 @@ export class Registry {
       const a = await this.locked(tx, id);
       if (a.status !== 'active') throw AnsErrors.notActive(a.status);
       const certificate = await this.issueFor(tx, a, a.version, csrPem);
-      await this.audit.append(tx, {
-        actor: actorName(by),
-        action: 'agent.renew',
-        subject: id,
-        detail: { serial: certificate.serial },
-      });
-      await repo.updateAgent(tx, id, { csr: csrPem, cert: certificate, now: this.now() });
-      const seq = await recordChange(tx, 'agent', id, 'agent.changed');
+      const seq = await this.record(tx, id, by, 'agent.renew', { serial: certificate.serial }, [
+        repo.updateAgentStatement(id, { csr: csrPem, cert: certificate, now: this.now() }),
+      ]);
       return { result: certificate, seq };
     });
   }

@@ -35,7 +35,14 @@ export interface ParsedCsr {
   /** Common names in the subject (normally zero or one). */
   commonNames: string[];
   /** Requested extensions (PKCS#9 extensionRequest), empty when none. */
-  requested: pkijs.Extension[];
+  requested: RequestedExtension[];
+}
+
+/** One Extension of an extensionRequest: its OID, criticality and the extnValue contents. */
+export interface RequestedExtension {
+  extnID: string;
+  critical: boolean;
+  value: Uint8Array;
 }
 
 export interface CsrContext {
@@ -210,6 +217,57 @@ function decodeCsr(der: Uint8Array): {
 }
 
 /** Size, PEM framing and DER structure; throws CA_ERR_CSR_{TOO_LARGE,NOT_PEM,MALFORMED}. */
+/**
+ * The extensions of the one PKCS#9 extensionRequest attribute, if any (RFC 2986 section 4.1:
+ * Attribute ::= SEQUENCE { type OID, values SET OF ANY }; Extension ::= SEQUENCE { extnID OID,
+ * critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }). Throws with the reason on a bad shape.
+ */
+function requestedExtensions(attributes: asn1js.Constructed | undefined): RequestedExtension[] {
+  const out: RequestedExtension[] = [];
+  let seen = false;
+  for (const attr of attributes?.valueBlock.value ?? []) {
+    const [type, values, ...rest] = isSeq(attr) ? attr.valueBlock.value : [];
+    if (!(type instanceof asn1js.ObjectIdentifier) || !(values instanceof asn1js.Set) || rest.length > 0)
+      throw new Error('the attributes do not decode');
+    if (type.valueBlock.toString() !== OID.extensionRequest) continue;
+    if (seen || values.valueBlock.value.length !== 1) throw new Error('more than one extensionRequest attribute');
+    seen = true;
+    const exts = values.valueBlock.value[0];
+    if (!isSeq(exts)) throw new Error('the extensionRequest attribute does not decode');
+    for (const ext of exts.valueBlock.value) {
+      const parts = isSeq(ext) ? ext.valueBlock.value : [];
+      const [id, second, third] = parts;
+      const critical = second instanceof asn1js.Boolean ? second.valueBlock.value : false;
+      const value = second instanceof asn1js.Boolean ? third : second;
+      const expected = second instanceof asn1js.Boolean ? 3 : 2;
+      if (
+        !(id instanceof asn1js.ObjectIdentifier) ||
+        !(value instanceof asn1js.OctetString) ||
+        parts.length !== expected
+      )
+        throw new Error('the extensionRequest attribute does not decode');
+      out.push({ extnID: id.valueBlock.toString(), critical, value: new Uint8Array(value.valueBlock.valueHexView) });
+    }
+  }
+  return out;
+}
+
+/**
+ * GeneralNames (RFC 5280 section 4.2.1.6) as [type, value]: a dNSName ([2] IA5String, implicit)
+ * as its text, any other kind with an empty value (the caller refuses those by type).
+ */
+function generalNames(der: Uint8Array): [number, string][] {
+  const seq = parseDer(der);
+  if (!isSeq(seq)) throw new Error('GeneralNames');
+  return seq.valueBlock.value.map((n) => {
+    if (n.idBlock.tagClass !== 3) throw new Error('GeneralName');
+    const t = n.idBlock.tagNumber;
+    if (t !== 2) return [t, ''];
+    if (n.idBlock.isConstructed) throw new Error('dNSName');
+    return [t, Buffer.from((n as asn1js.Primitive).valueBlock.valueHexView).toString('latin1')];
+  });
+}
+
 export function parseCsr(pem: string): ParsedCsr {
   if (typeof pem !== 'string') throw CaErrors.csrNotPem();
   const size = Buffer.byteLength(pem, 'utf8');
@@ -257,24 +315,11 @@ export function parseCsr(pem: string): ParsedCsr {
       commonNames.push(v);
     }
   }
-  const requested: pkijs.Extension[] = [];
-  let extAttrs: pkijs.Attribute[] = [];
+  let requested: RequestedExtension[];
   try {
-    extAttrs = (d.attributes?.valueBlock.value ?? [])
-      .map((a) => new pkijs.Attribute({ schema: a }))
-      .filter((a) => a.type === OID.extensionRequest);
-  } catch {
-    throw CaErrors.csrMalformed('the attributes do not decode');
-  }
-  if (extAttrs.length > 1 || (extAttrs[0] && extAttrs[0].values.length !== 1)) {
-    throw CaErrors.csrMalformed('more than one extensionRequest attribute');
-  }
-  if (extAttrs[0]) {
-    try {
-      requested.push(...new pkijs.Extensions({ schema: extAttrs[0].values[0] as asn1js.Sequence }).extensions);
-    } catch {
-      throw CaErrors.csrMalformed('the extensionRequest attribute does not decode');
-    }
+    requested = requestedExtensions(d.attributes);
+  } catch (e) {
+    throw CaErrors.csrMalformed(e instanceof Error ? e.message : 'the attributes do not decode');
   }
   return {
     tbs: d.tbs,
@@ -321,18 +366,15 @@ export const namesExact: CsrValidator = (c, ctx) => {
   const sans = c.requested.filter((e) => e.extnID === OID.subjectAltName);
   if (sans.length > 1) throw CaErrors.csrNames('several subjectAltName extensions', fqdn);
   if (sans[0]) {
-    let names: pkijs.GeneralName[];
+    let names: [number, string][];
     try {
-      names = new pkijs.AltName({ schema: parseDer(sans[0].extnValue.valueBlock.valueHexView) }).altNames;
+      names = generalNames(sans[0].value);
     } catch {
       throw CaErrors.csrMalformed('the subjectAltName request does not decode');
     }
-    for (const n of names) {
-      if (n.type !== 2)
-        throw CaErrors.csrNames(`the SAN request holds a name of type ${generalNameType(n.type)}`, fqdn);
-      if (typeof n.value !== 'string' || normalizeName(n.value) !== fqdn) {
-        throw CaErrors.csrNames(`the SAN request holds '${String(n.value)}'`, fqdn);
-      }
+    for (const [type, value] of names) {
+      if (type !== 2) throw CaErrors.csrNames(`the SAN request holds a name of type ${generalNameType(type)}`, fqdn);
+      if (normalizeName(value) !== fqdn) throw CaErrors.csrNames(`the SAN request holds '${value}'`, fqdn);
     }
   }
 };

@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/registry/run.ts [--pairs 2000] [--agents 10000] [--concurrency 16] [--stores pglite,postgres]
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createKeyAndCsr } from '../../src/client/index.js';
@@ -19,6 +19,8 @@ const { values } = parseArgs({
     agents: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '16' },
     stores: { type: 'string', default: 'pglite,postgres' },
+    /** Write a V8 CPU profile of the server to this directory (open it in Chrome DevTools). */
+    profile: { type: 'string' },
   },
 });
 const PAIRS = Number(values.pairs);
@@ -27,6 +29,26 @@ const CONC = Number(values.concurrency);
 
 function emit(bench: string, value: number, unit: string, extra: Record<string, unknown> = {}) {
   process.stdout.write(`${JSON.stringify({ bench, value: Math.round(value * 100) / 100, unit, ...extra })}\n`);
+}
+
+/** utime+stime of a process in ms (clock ticks are 10 ms on Linux). */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** CPU ms of every PostgreSQL server process (backends, WAL writer...), so the store's share shows. */
+function postgresCpuMs(): number {
+  let total = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') total += cpuMs(Number(d));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
 }
 
 function rssMb(pid: number): number {
@@ -43,7 +65,14 @@ async function csrs(prefix: string, n: number): Promise<{ label: string; csr: st
   return out;
 }
 
-async function pairs(s: RunningServer, items: { label: string; csr: string }[]): Promise<number> {
+interface PairsResult {
+  perSecond: number;
+  /** CPU the server process spent per pair, and PostgreSQL's processes: load-independent figures. */
+  serverCpuMsPerPair: number;
+  postgresCpuMsPerPair: number;
+}
+
+async function pairs(s: RunningServer, items: { label: string; csr: string }[]): Promise<PairsResult> {
   // undici's Pool costs the client far less CPU than fetch, so the server is what gets measured.
   const pool = new Pool(s.url, { connections: CONC });
   const post = async (path: string, body: unknown, bearer?: string) => {
@@ -57,6 +86,8 @@ async function pairs(s: RunningServer, items: { label: string; csr: string }[]):
   };
   let next = 0;
   let failed = 0;
+  const cpu0 = cpuMs(s.proc.pid!);
+  const pg0 = postgresCpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONC }, async () => {
@@ -73,18 +104,28 @@ async function pairs(s: RunningServer, items: { label: string; csr: string }[]):
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  const serverCpu = cpuMs(s.proc.pid!) - cpu0;
+  const pgCpu = postgresCpuMs() - pg0;
   await pool.close();
   if (failed) process.stderr.write(`${failed} requests failed\n`);
-  return items.length / secs;
+  return {
+    perSecond: items.length / secs,
+    serverCpuMsPerPair: serverCpu / items.length,
+    postgresCpuMsPerPair: pgCpu / items.length,
+  };
 }
 
 async function run(store: string, env: NodeJS.ProcessEnv) {
-  const s = await startServer({ env, args: ['--register-rate', '1000000'] });
+  const nodeArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+  const s = await startServer({ env, nodeArgs, args: ['--register-rate', '1000000'] });
   try {
     const warm = await csrs(`w${store}`, 50);
     await pairs(s, warm);
     const items = await csrs(`p${store}`, PAIRS);
-    emit('registry.register_approve', await pairs(s, items), 'pairs/s', { store, concurrency: CONC, pairs: PAIRS });
+    const r = await pairs(s, items);
+    emit('registry.register_approve', r.perSecond, 'pairs/s', { store, concurrency: CONC, pairs: PAIRS });
+    emit('registry.server_cpu_per_pair', r.serverCpuMsPerPair, 'ms', { store });
+    if (store === 'postgres') emit('registry.postgres_cpu_per_pair', r.postgresCpuMsPerPair, 'ms', { store });
     if (AGENTS > PAIRS) await pairs(s, await csrs(`f${store}`, AGENTS - PAIRS - 50));
     emit('registry.rss', rssMb(s.proc.pid!), 'MB', { store, agents: AGENTS, embedder: 'hash' });
   } finally {

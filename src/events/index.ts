@@ -1,4 +1,4 @@
-import type { Db, Queryable } from '../store/index.js';
+import { combine, type Db, type Queryable, type Statement } from '../store/index.js';
 
 export interface Change {
   seq: number;
@@ -15,19 +15,33 @@ const CHANNEL = 'ans_changes';
 const CHANGE_LOCK = 7_264_102;
 const PAGE = 1000;
 
-/**
- * Records a change inside the caller's transaction; the feed delivers it after commit. Call it
- * last in the transaction: it takes the change lock, which is held until commit.
- */
-export async function recordChange(tx: Queryable, entity: string, entityId: string, kind: string): Promise<number> {
-  // One round trip: the INSERT selects from the lock's row, so the lock is taken before the
-  // sequence is drawn, and it is held until commit, so seq order is commit order.
-  const rows = await tx.query<{ seq: string }>(
-    `WITH l AS (SELECT pg_advisory_xact_lock($5) AS locked),
+/** The statement that appends one change-feed row (see `recordChange`). */
+function changeStatement(entity: string, entityId: string, kind: string): Statement {
+  // The INSERT selects from the lock's row, so the lock is taken before the sequence is drawn,
+  // and it is held until commit, so seq order is commit order.
+  return {
+    text: `WITH l AS (SELECT pg_advisory_xact_lock($5) AS locked),
           c AS (INSERT INTO changes (entity, entity_id, kind) SELECT $1, $2, $3 FROM l RETURNING seq)
      SELECT seq, pg_notify($4, seq::text) FROM c`,
-    [entity, entityId, kind, CHANNEL, CHANGE_LOCK],
-  );
+    params: [entity, entityId, kind, CHANNEL, CHANGE_LOCK],
+  };
+}
+
+/**
+ * Records a change inside the caller's transaction (or as a transaction of its own when `tx` is
+ * the database); the feed delivers it after commit. Call it last: it takes the change lock, which
+ * is held until commit. `with` are the writes the change describes (the row itself, its audit
+ * entry): they run in the same statement, so the whole change costs one round trip.
+ */
+export async function recordChange(
+  tx: Queryable,
+  entity: string,
+  entityId: string,
+  kind: string,
+  writes: readonly Statement[] = [],
+): Promise<number> {
+  const st = combine(writes, changeStatement(entity, entityId, kind));
+  const rows = await tx.query<{ seq: string }>(st.text, st.params);
   return Number(rows[0]!.seq);
 }
 

@@ -7,6 +7,7 @@ import { loadMigrations, migrate } from './migrate.js';
 
 export type { Db, DbKind, Queryable } from './db.js';
 export { migrate, loadMigrations, type Migration } from './migrate.js';
+export { combine, type Statement } from './statement.js';
 
 export const MIGRATIONS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '../../migrations');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadMigrations, migrate, MIGRATIONS_DIR, openStore, type Db } from '../../src/store/index.js';
+import { loadMigrations, migrate, MIGRATIONS_DIR, openStore, type Db, type Statement } from '../../src/store/index.js';
 import { withoutPgvector } from '../../src/store/migrate.js';
 import { ChangeFeed, currentSeq, recordChange, type Change } from '../../src/events/index.js';
 import { freshSchemaUrl, pgAvailable } from '../helpers/pg.js';
@@ -35,6 +35,37 @@ describe.each(backends)('store on %s', (name, open) => {
         }),
       ).rejects.toThrow('boom');
       expect(await db.query("SELECT * FROM settings WHERE key = 'a'")).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('runs a change with its writes as one atomic statement, outside any transaction', async () => {
+    if (await skip()) return;
+    const db = await open();
+    try {
+      const put = (key: string, value: string): Statement => ({
+        text: 'INSERT INTO settings (key, value) VALUES ($1, $2)',
+        params: [key, value],
+      });
+      const before = await currentSeq(db);
+      const seq = await recordChange(db, 'setting', 'k1', 'setting.changed', [put('k1', '"one"'), put('k2', '"two"')]);
+      expect(seq).toBeGreaterThan(before);
+      const rows = await db.query<{ key: string; value: string }>(
+        "SELECT key, value FROM settings WHERE key IN ('k1', 'k2') ORDER BY key",
+      );
+      expect(rows).toEqual([
+        { key: 'k1', value: 'one' },
+        { key: 'k2', value: 'two' },
+      ]);
+      // A failing write (duplicate key) takes the other write and the change row down with it.
+      await expect(
+        recordChange(db, 'setting', 'k3', 'setting.changed', [put('k3', '"x"'), put('k1', '"dup"')]),
+      ).rejects.toMatchObject({
+        code: '23505',
+      });
+      expect(await db.query("SELECT key FROM settings WHERE key = 'k3'")).toEqual([]);
+      expect(await currentSeq(db)).toBe(seq);
     } finally {
       await db.close();
     }
