@@ -14,10 +14,15 @@ import { compareSemver, incompatibilities, parseSemver } from './version.js';
 /** What the registry needs from the CA; `ca/` implements it and the composition root passes it in. */
 export interface CertificateIssuer {
   checkCsr(csrPem: string, fqdn: string): Promise<void>;
-  issue(
-    req: { subjectId: string; fqdn: string; uri: string; csrPem: string },
-    tx?: Queryable,
-  ): Promise<IssuedCertificate>;
+  /** Signs; `insert` stores the certificate and goes into the same statement as the agent's writes. */
+  prepare(req: { subjectId: string; fqdn: string; uri: string; csrPem: string }): {
+    certificate: IssuedCertificate;
+    insert: Statement;
+  };
+  /** The CA's client error for a store error raised by a prepared insert (a barred key), if it is one. */
+  refusal(e: unknown): Error | undefined;
+  /** A prepared certificate was committed. */
+  noteIssued(): void;
   revokeSubject(subjectId: string, reason: RevocationReason, tx?: Queryable): Promise<string[]>;
   current(subjectId: string): Promise<CertificateInfo | null>;
 }
@@ -151,10 +156,16 @@ export class Registry {
     return card;
   }
 
-  private async commit<T>(fn: (tx: Queryable) => Promise<{ result: T; seq?: number }>): Promise<T> {
-    const { result, seq } = await this.db.transaction(fn);
-    if (seq !== undefined) this.onChange(seq);
-    return result;
+  private async commit<T>(fn: (tx: Queryable) => Promise<{ result: T; seq?: number; issued?: boolean }>): Promise<T> {
+    let out: { result: T; seq?: number; issued?: boolean };
+    try {
+      out = await this.db.transaction(fn);
+    } catch (e) {
+      throw this.ca.refusal(e) ?? e;
+    }
+    if (out.issued) this.ca.noteIssued();
+    if (out.seq !== undefined) this.onChange(out.seq);
+    return out.result;
   }
 
   /**
@@ -232,8 +243,12 @@ export class Registry {
   }
 
   /** The one shape of an agent certificate request: SAN = the FQDN and `ans://v<version>.<fqdn>`. */
-  private issueFor(tx: Queryable, a: AgentRow, version: string, csrPem: string): Promise<IssuedCertificate> {
-    return this.ca.issue({ subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${version}.${a.fqdn}`, csrPem }, tx);
+  private issueFor(
+    a: AgentRow,
+    version: string,
+    csrPem: string,
+  ): { certificate: IssuedCertificate; insert: Statement } {
+    return this.ca.prepare({ subjectId: a.id, fqdn: a.fqdn, uri: `ans://v${version}.${a.fqdn}`, csrPem });
   }
 
   private move(a: AgentRow, action: LifecycleAction): AgentStatus {
@@ -247,12 +262,17 @@ export class Registry {
       await this.authorise(tx, by, id, false);
       const a = await this.locked(tx, id);
       const to = this.move(a, 'approve');
-      const cert = await this.issueFor(tx, a, a.version, a.csr);
+      const { certificate: cert, insert } = this.issueFor(a, a.version, a.csr);
       const now = this.now();
       const seq = await this.record(tx, id, by, 'agent.approve', { serial: cert.serial }, [
+        insert,
         repo.updateAgentStatement(id, { status: to, cert, now }),
       ]);
-      return { result: { agent: this.view({ ...a, status: to, updatedAt: now }), certificate: cert }, seq };
+      return {
+        result: { agent: this.view({ ...a, status: to, updatedAt: now }), certificate: cert },
+        seq,
+        issued: true,
+      };
     });
   }
 
@@ -324,10 +344,8 @@ export class Registry {
       const broken = incompatibilities(a.card, card);
       if (broken.length > 0 && !major) throw AnsErrors.incompatible(broken.join('; '));
       const now = this.now();
-      let certificate: IssuedCertificate | undefined;
-      if (major || csrPem !== undefined) {
-        certificate = await this.issueFor(tx, a, card.version, csrPem ?? a.csr);
-      }
+      const issued = major || csrPem !== undefined ? this.issueFor(a, card.version, csrPem ?? a.csr) : undefined;
+      const certificate = issued?.certificate;
       const seq = await this.record(
         tx,
         id,
@@ -335,6 +353,7 @@ export class Registry {
         'agent.update',
         { from: a.version, to: card.version, ...(certificate ? { serial: certificate.serial } : {}) },
         [
+          ...(issued ? [issued.insert] : []),
           repo.insertVersionStatement(id, card.version, card, now),
           repo.updateAgentStatement(id, {
             version: card.version,
@@ -346,7 +365,7 @@ export class Registry {
         ],
       );
       const agent = this.view({ ...a, card, version: card.version, updatedAt: now });
-      return { result: certificate ? { agent, certificate } : { agent }, seq };
+      return { result: certificate ? { agent, certificate } : { agent }, seq, issued: issued !== undefined };
     });
   }
 
@@ -359,11 +378,12 @@ export class Registry {
       await this.authorise(tx, by, id, true);
       const a = await this.locked(tx, id);
       if (a.status !== 'active') throw AnsErrors.notActive(a.status);
-      const certificate = await this.issueFor(tx, a, a.version, csrPem);
+      const { certificate, insert } = this.issueFor(a, a.version, csrPem);
       const seq = await this.record(tx, id, by, 'agent.renew', { serial: certificate.serial }, [
+        insert,
         repo.updateAgentStatement(id, { csr: csrPem, cert: certificate, now: this.now() }),
       ]);
-      return { result: certificate, seq };
+      return { result: certificate, seq, issued: true };
     });
   }
 

@@ -13,7 +13,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { recordChange } from '../src/events/index.js';
-import type { Db, Queryable } from '../src/store/index.js';
+import type { Db, Queryable, Statement } from '../src/store/index.js';
 import { assembleCrl, encodeEntry } from './crl.js';
 import { TAG, enc, tlv } from './der.js';
 import { CaErrors } from './errors.js';
@@ -92,6 +92,14 @@ interface Issuer {
   leafExts: { aki: pkijs.Extension; crlDp: pkijs.Extension; aia: pkijs.Extension };
   /** leafExts and the other constant TBS parts, DER-encoded on first use. */
   leafTpl?: LeafTemplate;
+}
+
+/** What a certificate is for: the subject it belongs to, its DNS name and its ANS URI. */
+export interface IssueRequest {
+  subjectId: string;
+  fqdn: string;
+  uri: string;
+  csrPem: string;
 }
 
 interface Status {
@@ -547,32 +555,28 @@ export class CertificateAuthority {
     await this.checkParsed(csrPem, fqdn, this.db);
   }
 
-  async issue(
-    req: { subjectId: string; fqdn: string; uri: string; csrPem: string },
-    tx?: Queryable,
-  ): Promise<IssuedCertificate> {
+  /** Checks a request against the policy and signs it; stores nothing. */
+  private sign(req: IssueRequest): { row: repo.NewCert; certificate: IssuedCertificate } {
     const issuer = this.signingIssuer();
     const fqdn = normalizeName(req.fqdn);
-    // The keyCompromise bar is checked by the INSERT itself (one round trip).
     const parsed = this.policyCheck(req.csrPem, fqdn);
     const uri = this.checkUri(req.uri);
     const now = this.now().getTime();
     const notBefore = wholeSeconds(new Date(now - BACKDATE_MS));
     const notAfter = wholeSeconds(new Date(Math.min(now + this.validityDays * DAY, issuer.notAfter.getTime())));
-    const rsa = parsed.key.kind === 'RSA';
-    for (let attempt = 0; ; attempt++) {
-      const serial = randomSerial();
-      const der = signLeaf(issuer, {
-        serial,
-        spkiDer: parsed.spkiDer,
-        keyBits: parsed.keyBits,
-        fqdn,
-        uri,
-        notBefore,
-        notAfter,
-        rsa,
-      });
-      const row = {
+    const serial = randomSerial();
+    const der = signLeaf(issuer, {
+      serial,
+      spkiDer: parsed.spkiDer,
+      keyBits: parsed.keyBits,
+      fqdn,
+      uri,
+      notBefore,
+      notAfter,
+      rsa: parsed.key.kind === 'RSA',
+    });
+    return {
+      row: {
         serial,
         subjectId: req.subjectId,
         fqdn,
@@ -581,37 +585,62 @@ export class CertificateAuthority {
         spkiSha256: parsed.spkiSha256,
         notBefore,
         notAfter,
-      };
-      // In a caller's transaction: its own statement. Otherwise through the group insert.
-      const inserted = tx ? await repo.insertCert(tx, row) : await this.insertGrouped(row);
+      },
+      certificate: {
+        serial,
+        pem: toPem('CERTIFICATE', der),
+        chainPem: this.chainOf(issuer),
+        notBefore,
+        notAfter,
+        spkiSha256: parsed.spkiSha256,
+      },
+    };
+  }
+
+  /** Signs and stores a certificate (through the group insert); the keyCompromise bar applies. */
+  async issue(req: IssueRequest): Promise<IssuedCertificate> {
+    for (let attempt = 0; ; attempt++) {
+      const { row, certificate } = this.sign(req);
+      const inserted = await this.insertGrouped(row);
       if (inserted === 'compromised') throw CaErrors.keyCompromised();
       if (inserted === 'ok') {
         this.stats.issued++;
-        // Outside a caller's transaction the row is committed: its status is known.
-        if (tx === undefined) {
-          if (this.statusCache.size >= MAX_STATUS_CACHE) this.statusCache.clear();
-          this.statusCache.set(serial, {
-            subjectId: req.subjectId,
-            fqdn,
-            issuerId: issuer.id,
-            notBefore,
-            notAfter,
-            revokedAt: null,
-            reason: null,
-          });
-        }
-        return {
-          serial,
-          pem: toPem('CERTIFICATE', der),
-          chainPem: this.chainOf(issuer),
+        if (this.statusCache.size >= MAX_STATUS_CACHE) this.statusCache.clear();
+        const { subjectId, fqdn, issuerId, notBefore, notAfter } = row;
+        this.statusCache.set(row.serial, {
+          subjectId,
+          fqdn,
+          issuerId,
           notBefore,
           notAfter,
-          spkiSha256: parsed.spkiSha256,
-        };
+          revokedAt: null,
+          reason: null,
+        });
+        return certificate;
       }
       // A 128-bit collision: practically never; the unique key guarantees no reuse anyway.
       if (attempt >= 3) throw new Error('could not allocate a fresh certificate serial');
     }
+  }
+
+  /**
+   * Signs a certificate and returns it with the statement that stores it, for a caller that
+   * commits it with its own writes in one statement (the registry: agent row, audit entry,
+   * change). The store refuses a key revoked for keyCompromise: pass a failure of that
+   * statement through `refusal`, and call `noteIssued` once it committed.
+   */
+  prepare(req: IssueRequest): { certificate: IssuedCertificate; insert: Statement } {
+    const { row, certificate } = this.sign(req);
+    return { certificate, insert: repo.insertCertStatement(row) };
+  }
+
+  /** The CA's client error for a store error raised by a `prepare`d insert, if it is one. */
+  refusal(e: unknown): Error | undefined {
+    return (e as { code?: unknown }).code === repo.KEY_COMPROMISED_SQLSTATE ? CaErrors.keyCompromised() : undefined;
+  }
+
+  noteIssued(): void {
+    this.stats.issued++;
   }
 
   /**

@@ -1,5 +1,5 @@
 /** Every SQL statement of the CA, in one place. Tables: migrations/002_ca.sql. */
-import type { Queryable } from '../src/store/index.js';
+import type { Queryable, Statement } from '../src/store/index.js';
 import type { RevocationReason } from './types.js';
 
 export type KeyRole = 'root' | 'issuing' | 'response-signer';
@@ -117,6 +117,21 @@ export async function insertKey(q: Queryable, k: KeyRow): Promise<void> {
  */
 export type NewCert = Omit<CertRow, 'revokedAt' | 'reason'>;
 export type InsertResult = 'ok' | 'serial-taken' | 'compromised';
+
+/** SQLSTATE of the store's refusal to certify a key revoked for keyCompromise (005_cert_guard). */
+export const KEY_COMPROMISED_SQLSTATE = 'AN001';
+
+/**
+ * The plain INSERT of one certificate, for a caller's combined statement: a barred key raises
+ * KEY_COMPROMISED_SQLSTATE, a taken serial a unique violation (both abort the caller's writes).
+ */
+export function insertCertStatement(c: NewCert): Statement {
+  return {
+    text: `INSERT INTO certificates (serial, subject_id, fqdn, issuer_id, der, spki_sha256, not_before, not_after)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    params: [c.serial, c.subjectId, c.fqdn, c.issuerId, Buffer.from(c.der), c.spkiSha256, c.notBefore, c.notAfter],
+  };
+}
 
 export async function insertCert(q: Queryable, c: NewCert): Promise<InsertResult> {
   const rows = await q.query(

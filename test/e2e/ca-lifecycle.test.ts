@@ -20,6 +20,7 @@ const fqdn = 'vault.agents.internal';
 let id: string;
 let key: { keyPem: string; dir: string };
 let cert: string;
+let pendingTwin: string;
 
 beforeAll(async () => {
   s = await startServer();
@@ -131,6 +132,13 @@ describe('CA through the running server', () => {
   });
 
   it('revocation by the agent reaches CRL, OCSP, DNS, resolve and authentication within a second', async () => {
+    // A registration with the same key, still pending when the key is revoked (see below).
+    const twin = await api.post<{ id: string }>('/v1/agents', {
+      card: card('vault3'),
+      csr: csrFor(key.dir, 'vault3.agents.internal'),
+    });
+    expect(twin.status).toBe(202);
+    pendingTwin = twin.body.id;
     const old = await token();
     const before = (await api.get<{ results: { id: string }[] }>('/v1/resolve?q=vault%20agent&k=5')).body.results.map(
       (r) => r.id,
@@ -167,6 +175,19 @@ describe('CA through the running server', () => {
     });
     expect(r.status).toBe(400);
     expect(r.body.detail).toMatch(/compromise/i);
+  });
+
+  it('refuses at approval a key revoked for keyCompromise after it registered, and changes nothing', async () => {
+    const auditBefore = (await api.get<{ entries: unknown[] }>(`/v1/audit?subject=${pendingTwin}`, s.adminToken)).body;
+    const r = await api.post<{ code: string }>(`/v1/agents/${pendingTwin}/approve`, {}, s.adminToken);
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe('CA_ERR_KEY_COMPROMISED');
+    const after = await api.get<{ status: string }>(`/v1/agents/${pendingTwin}`, s.adminToken);
+    expect(after.body.status).toBe('pending');
+    expect((await api.get(`/v1/agents/${pendingTwin}/certificate`)).status).toBe(404);
+    expect((await api.get<{ entries: unknown[] }>(`/v1/audit?subject=${pendingTwin}`, s.adminToken)).body).toEqual(
+      auditBefore,
+    );
   });
 
   it('`ans ca rotate` keeps issued certificates valid and issues from the new intermediate', async () => {
