@@ -176,6 +176,11 @@ export class CertificateAuthority {
   private issuers: Issuer[] = [];
 
   private version = { revocations: -1, generation: 0 };
+  /**
+   * SPKI hashes of keys revoked for keyCompromise, re-read with the revocation counter: the
+   * registration-time check costs no query. Issuance itself is barred by the store (005).
+   */
+  private compromised = new Set<string>();
   private checkedAt = 0;
   private checking: Promise<void> | undefined;
   /** Bumped on every cache clear; a load that began under an older value is not cached. */
@@ -244,6 +249,7 @@ export class CertificateAuthority {
     const cur = ca.currentIssuer();
     if (cur && ca.canSign() && cur.notAfter.getTime() <= ca.now().getTime()) await ca.rotate();
     ca.version = await repo.caVersion(opts.db);
+    ca.compromised = new Set(await repo.compromisedKeys(opts.db));
     ca.checkedAt = Date.now();
     return ca;
   }
@@ -462,6 +468,7 @@ export class CertificateAuthority {
         const v = await repo.caVersion(this.db);
         this.checkedAt = Date.now();
         const old = this.version;
+        if (v.revocations !== old.revocations) this.compromised = new Set(await repo.compromisedKeys(this.db));
         if (v.generation !== old.generation) {
           this.load(await repo.loadKeys(this.db));
           this.clearCaches();
@@ -544,15 +551,11 @@ export class CertificateAuthority {
     return parsed;
   }
 
-  private async checkParsed(csrPem: string, fqdn: string, q: Queryable): Promise<ParsedCsr> {
-    const parsed = this.policyCheck(csrPem, normalizeName(fqdn));
-    if (await repo.isKeyCompromised(q, parsed.spkiSha256)) throw CaErrors.keyCompromised();
-    return parsed;
-  }
-
   /** Every CSR rule (policy.ts) plus "this key was never revoked for keyCompromise". */
   async checkCsr(csrPem: string, fqdn: string): Promise<void> {
-    await this.checkParsed(csrPem, fqdn, this.db);
+    const parsed = this.policyCheck(csrPem, normalizeName(fqdn));
+    await this.fresh();
+    if (this.compromised.has(parsed.spkiSha256)) throw CaErrors.keyCompromised();
   }
 
   /** Checks a request against the policy and signs it; stores nothing. */

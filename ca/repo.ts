@@ -187,6 +187,13 @@ export async function newestOfSubject(q: Queryable, subjectId: string): Promise<
   return rows[0] ? certRow(rows[0]) : null;
 }
 
+export async function compromisedKeys(q: Queryable): Promise<string[]> {
+  const rows = await q.query<{ spki_sha256: string }>(
+    "SELECT DISTINCT spki_sha256 FROM certificates WHERE reason = 'keyCompromise'",
+  );
+  return rows.map((r) => r.spki_sha256);
+}
+
 export async function isKeyCompromised(q: Queryable, spkiSha256: string): Promise<boolean> {
   const rows = await q.query("SELECT 1 FROM certificates WHERE spki_sha256 = $1 AND reason = 'keyCompromise' LIMIT 1", [
     spkiSha256,
