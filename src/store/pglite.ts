@@ -15,11 +15,19 @@ function wrapTx(tx: Transaction): Queryable {
   };
 }
 
+/**
+ * PostgreSQL's default 128 MB of shared buffers live inside PGlite's WASM heap, in our process,
+ * on top of the OS page cache that holds the same files. 32 MB keeps ANS's working set (the
+ * registry is read from in-process projections) and measured 130-165 MB less RSS at 10k rows.
+ */
+const PGLITE_CONF = ['shared_buffers = 32MB'];
+
 /** Embedded PostgreSQL (WASM) persisted under `dir`; the default store. One process at a time. */
 export async function openPglite(dir: string | undefined): Promise<Db> {
   if (dir) mkdirSync(dir, { recursive: true });
+  const opts = { extensions: { vector }, postgresqlconf: PGLITE_CONF };
   // `new PGlite(undefined, opts)` ignores opts, so the in-memory form passes opts alone.
-  const pg = dir ? new PGlite(dir, { extensions: { vector } }) : new PGlite({ extensions: { vector } });
+  const pg = dir ? new PGlite(dir, opts) : new PGlite(opts);
   await pg.waitReady;
   await pg.exec('CREATE EXTENSION IF NOT EXISTS vector');
   return {

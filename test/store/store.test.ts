@@ -9,6 +9,17 @@ const backends: [string, () => Promise<Db>][] = [
   ['postgres', async () => openStore({ databaseUrl: await freshSchemaUrl() })],
 ];
 
+describe('pglite store', () => {
+  it('runs with small shared buffers (they would sit in our process on top of the page cache)', async () => {
+    const db = await openStore({});
+    try {
+      expect(await db.query('SHOW shared_buffers')).toEqual([{ shared_buffers: '32MB' }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe.each(backends)('store on %s', (name, open) => {
   const skip = async () => name === 'postgres' && !(await pgAvailable());
 
