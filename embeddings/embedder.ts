@@ -10,10 +10,16 @@ export interface Embedder {
   readonly id: string;
   readonly dim: number;
   /**
-   * `background`: bulk work (card texts at registration/replay) that may wait behind interactive
-   * calls (queries). Embedders without a queue ignore it.
+   * False when a single word's vector means little (the hash embedder): the index then keeps no
+   * vocabulary and skips the out-of-scope vocabulary test. Default true.
    */
-  embed(texts: string[], opts?: { background?: boolean }): Promise<Float32Array[]>;
+  readonly wordVectors?: boolean;
+  /**
+   * `background`: bulk work (card texts at registration/replay) that may wait behind interactive
+   * calls (queries). `interactive`: a query-time call with more than a few texts (e.g. a query's
+   * words) that must not wait behind bulk work. Embedders without a queue ignore both.
+   */
+  embed(texts: string[], opts?: { background?: boolean; interactive?: boolean }): Promise<Float32Array[]>;
   close?(): Promise<void>;
 }
 
@@ -23,12 +29,18 @@ export interface EmbedderSpec {
   modelDir?: string;
   /** use: worker threads (default: min(2, cores)). */
   threads?: number;
+  /**
+   * use: `onnx` (default; the graph rebuilt for onnxruntime-node, native kernels) or `tfjs` (the
+   * package's graph on tfjs' wasm backend). Both give the same vectors; `onnx` falls back to
+   * `tfjs` when onnxruntime-node cannot load unless asked for explicitly.
+   */
+  backend?: 'onnx' | 'tfjs';
 }
 
 export async function createEmbedder(spec: EmbedderSpec): Promise<Embedder> {
   switch (spec.kind) {
     case 'use':
-      return UseEmbedder.start(spec.threads ?? Math.min(2, availableParallelism()));
+      return UseEmbedder.start(spec.threads ?? Math.min(2, availableParallelism()), spec.backend);
     case 'transformers':
       return createTransformersEmbedder(spec.modelDir ?? '');
     case 'hash':
@@ -51,7 +63,9 @@ interface Lane {
 }
 
 type WorkerMessage =
-  { ready: boolean; error?: string } | { id: number; vectors: Float32Array[] } | { id: number; error: string };
+  | { ready: boolean; error?: string; backend?: string }
+  | { id: number; vectors: Float32Array[] }
+  | { id: number; error: string };
 
 /** Texts per bulk message: small enough that a query never waits long behind a bulk load. */
 const CHUNK = 8;
@@ -100,15 +114,20 @@ class UseEmbedder implements Embedder {
     }
   }
 
-  static async start(threads: number): Promise<UseEmbedder> {
+  /** The backend the workers run (`onnx` or `tfjs`). */
+  backend = 'tfjs';
+
+  static async start(threads: number, backend?: 'onnx' | 'tfjs'): Promise<UseEmbedder> {
     const url = new URL('./use-worker.mjs', import.meta.url);
+    let running = 'tfjs';
     const lanes = await Promise.all(
       Array.from({ length: Math.max(1, threads) }, async () => {
-        const worker = new Worker(url);
+        const worker = new Worker(url, { workerData: { backend } });
         await new Promise<void>((resolve, reject) => {
           const onMsg = (m: WorkerMessage) => {
             if ('ready' in m) {
               worker.off('message', onMsg);
+              if (m.backend) running = m.backend;
               if (m.ready) resolve();
               else reject(EMB_ERR_EMBED_FAILED(m.error ?? 'model load failed'));
             }
@@ -121,14 +140,16 @@ class UseEmbedder implements Embedder {
         return lane;
       }),
     );
-    return new UseEmbedder(lanes);
+    const e = new UseEmbedder(lanes);
+    e.backend = running;
+    return e;
   }
 
-  async embed(texts: string[], opts?: { background?: boolean }): Promise<Float32Array[]> {
+  async embed(texts: string[], opts?: { background?: boolean; interactive?: boolean }): Promise<Float32Array[]> {
     if (this.closed) throw EMB_ERR_CLOSED();
     if (texts.length === 0) return [];
     const parts: Promise<Float32Array[]>[] = [];
-    const interactive = texts.length <= SMALL && opts?.background !== true;
+    const interactive = opts?.background !== true && (texts.length <= SMALL || opts?.interactive === true);
     for (let i = 0; i < texts.length; i += CHUNK) {
       const chunk = texts.slice(i, i + CHUNK);
       parts.push(

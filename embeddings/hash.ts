@@ -12,6 +12,7 @@ export function createHashEmbedder(dim = DIM): Embedder {
   return {
     id: `hash-v1-${dim}`,
     dim,
+    wordVectors: false,
     embed(texts: string[]): Promise<Float32Array[]> {
       return Promise.resolve(texts.map((t) => hashVector(t, dim)));
     },

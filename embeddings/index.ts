@@ -8,4 +8,5 @@ export type { AgentDoc, SearchFilter, SearchHit } from './types.js';
 export { SemanticIndex, DEFAULT_RANKING, type RankingOptions, type SemanticIndexOptions } from './semantic-index.js';
 export { screenText, type ScreenResult } from './screen.js';
 export { docParts, type PartsMode } from './text.js';
+export { Vocabulary, wordsOf, MIN_VOCABULARY } from './vocabulary.js';
 export * from './errors.js';

@@ -8,6 +8,7 @@ import { EMB_ERR_CLOSED, EMB_ERR_DIM_MISMATCH } from './errors.js';
 import { Bm25 } from './lexical.js';
 import { docParts, lexicalText, skillTags, type PartsMode } from './text.js';
 import type { AgentDoc, SearchFilter, SearchHit } from './types.js';
+import { MIN_VOCABULARY, Vocabulary } from './vocabulary.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -37,7 +38,18 @@ export interface RankingOptions {
   threshold: number;
   /** Temperature of the logistic that maps z to [0, 1]. */
   temperature: number;
+  /**
+   * Out-of-scope test on the registry's vocabulary (vocabulary.ts): a query whose words' mean
+   * cosine to their nearest card words is below this gets no hits. -Infinity = off (and no
+   * vocabulary is kept).
+   */
+  coverage: number;
+  /** The vocabulary test applies only once the registry has this many distinct words. */
+  coverageMinWords: number;
 }
+
+/** Chosen by 5-fold cross-validation on the dev set (bench/resolve-quality; README "Quality"). */
+const COVERAGE_DEFAULT = 0.828;
 
 export const DEFAULT_RANKING: RankingOptions = {
   parts: 'card+description',
@@ -48,6 +60,8 @@ export const DEFAULT_RANKING: RankingOptions = {
   wLexical: 0,
   threshold: 1.5,
   temperature: 0.5,
+  coverage: COVERAGE_DEFAULT,
+  coverageMinWords: MIN_VOCABULARY,
 };
 
 export interface SemanticIndexOptions {
@@ -90,6 +104,9 @@ const INDEX_FILE = 'vectors.hnsw';
 const META_FILE = 'vectors.meta.json';
 /** Every agent's part vectors, float32, in the order of `agents` in the meta file. */
 const PARTS_FILE = 'vectors.parts.bin';
+/** The vocabulary's HNSW index and its words (vocabulary.ts). */
+const VOCAB_INDEX_FILE = 'vocabulary.hnsw';
+const VOCAB_META_FILE = 'vocabulary.json';
 const BACKGROUND = 512;
 
 /**
@@ -151,14 +168,25 @@ export class SemanticIndex {
   private reference: Float32Array[][] = [];
   private backgroundAt = -1;
   private readonly chains = new Map<string, Promise<void>>();
+  /** The registry's words, for the out-of-scope test (undefined when `ranking.coverage` is off). */
+  private readonly vocab: Vocabulary | undefined;
 
   private constructor(opts: SemanticIndexOptions, hnsw: Hnsw) {
     this.embedder = opts.embedder;
     this.db = opts.db;
     this.dataDir = opts.dataDir;
     this.ranking = { ...DEFAULT_RANKING, ...opts.ranking };
+    // The default coverage threshold was chosen on USE-lite's word vectors: with another embedder
+    // the test stays off unless a threshold is given (pick one with bench/resolve-quality).
+    if (opts.ranking?.coverage === undefined && !opts.embedder.id.startsWith('use-lite')) {
+      this.ranking.coverage = -Infinity;
+    }
     this.efSearch = opts.efSearch ?? 200;
     this.hnsw = hnsw;
+    this.vocab =
+      Number.isFinite(this.ranking.coverage) && opts.embedder.wordVectors !== false
+        ? new Vocabulary(opts.embedder)
+        : undefined;
   }
 
   static async open(opts: SemanticIndexOptions): Promise<SemanticIndex> {
@@ -211,6 +239,7 @@ export class SemanticIndex {
               idx.vecs.set(id, v);
               idx.bm25.set(id, e.lex);
             }
+            await idx.loadVocabulary(dir, meta.embedderId);
           }
         }
       }
@@ -222,6 +251,26 @@ export class SemanticIndex {
     );
     idx.reference = refs.map((v) => [v]);
     return idx;
+  }
+
+  /** Restores the saved vocabulary, or rebuilds it from the loaded agents' card texts. */
+  private async loadVocabulary(dir: string, embedderId: string): Promise<void> {
+    const vocab = this.vocab;
+    if (!vocab) return;
+    const metaPath = join(dir, VOCAB_META_FILE);
+    if (existsSync(metaPath)) {
+      const saved = JSON.parse(readFileSync(metaPath, 'utf8')) as { embedderId: string; lastSeq?: number } & Parameters<
+        Vocabulary['load']
+      >[1];
+      // Saved with the same index (same seq): restore; else rebuild from the agents' card texts.
+      if (
+        saved.embedderId === embedderId &&
+        saved.lastSeq === this._lastSeq &&
+        (await vocab.load(join(dir, VOCAB_INDEX_FILE), saved))
+      )
+        return;
+    }
+    for (const [id, e] of this.agents) await vocab.setAgent(id, e.lex);
   }
 
   /** The last registry change seq applied (saved with the index). */
@@ -245,6 +294,7 @@ export class SemanticIndex {
       const e = this.agents.get(agentId);
       if (e && e.seq > seq) return;
       this.dropFromIndex(agentId);
+      this.vocab?.removeAgent(agentId);
       await this.db.query('DELETE FROM agent_vectors WHERE agent_id = $1', [agentId]);
       this.bumpSeq(seq);
     });
@@ -255,9 +305,14 @@ export class SemanticIndex {
     opts: { k: number; filter?: SearchFilter },
   ): Promise<{ hits: SearchHit[]; reason?: string }> {
     const k = Math.max(1, Math.floor(opts.k));
-    const { ranked, reason } = await this.rank(query, { k, ...(opts.filter ? { filter: opts.filter } : {}) });
+    const { ranked, reason, coverage } = await this.rank(query, { k, ...(opts.filter ? { filter: opts.filter } : {}) });
     if (reason !== undefined) return { hits: [], reason };
     const r = this.ranking;
+    // Out of scope: the query's words are not the registry's (coverage is only computed once the
+    // registry has coverageMinWords words: three cards have too few to judge a query by).
+    if (coverage !== undefined && coverage < r.coverage) {
+      return { hits: [], reason: 'the query is about things no registered agent describes' };
+    }
     if (ranked[0]!.z < r.threshold) {
       return { hits: [], reason: 'no agent matches the query confidently enough' };
     }
@@ -268,19 +323,23 @@ export class SemanticIndex {
 
   /**
    * The candidates of a query with their uncalibrated fused z-scores, best first, before the
-   * confidence threshold (for benchmarks and threshold selection).
+   * confidence threshold (for benchmarks and threshold selection), and the query's vocabulary
+   * coverage when the out-of-scope test is on.
    */
   async rank(
     query: string,
     opts: { k: number; filter?: SearchFilter },
-  ): Promise<{ ranked: { id: string; z: number }[]; reason?: string }> {
+  ): Promise<{ ranked: { id: string; z: number }[]; reason?: string; coverage?: number }> {
     this.assertOpen();
     const k = Math.max(1, Math.floor(opts.k));
     const text = query.normalize('NFKC').trim();
     if (text.length === 0) return { ranked: [], reason: 'empty query' };
     if (this.agents.size === 0) return { ranked: [], reason: 'no agents are indexed' };
     const r = this.ranking;
+    // The query's words go to the embedder alongside the query itself (both interactive).
+    const coverageP = this.vocab && this.vocab.size >= r.coverageMinWords ? this.vocab.coverage(text) : undefined;
     const [qv] = await this.embedder.embed([r.lowercase ? text.toLowerCase() : text]);
+    const coverage = await coverageP;
     const q = qv!;
     const { mu, sd } = this.backgroundStats(q);
 
@@ -315,7 +374,7 @@ export class SemanticIndex {
       scored.forEach((s, i) => (s.z += r.wLexical * ((vals[i]! - m) / v)));
     }
     scored.sort((a, b) => b.z - a.z);
-    return { ranked: scored };
+    return coverage === undefined ? { ranked: scored } : { ranked: scored, coverage };
   }
 
   /** Writes the HNSW index and its sidecar (embedder id, dim, lastSeq, agents) to the data dir. */
@@ -344,6 +403,17 @@ export class SemanticIndex {
     renameSync(indexPath + '.tmp', indexPath);
     renameSync(partsPath + '.tmp', partsPath);
     renameSync(metaPath + '.tmp', metaPath);
+    if (this.vocab) {
+      const vPath = join(this.dataDir, VOCAB_INDEX_FILE);
+      const vMeta = join(this.dataDir, VOCAB_META_FILE);
+      await this.vocab.writeIndex(vPath + '.tmp');
+      writeFileSync(
+        vMeta + '.tmp',
+        JSON.stringify({ embedderId: this.embedder.id, lastSeq: this._lastSeq, ...this.vocab.state() }),
+      );
+      renameSync(vPath + '.tmp', vPath);
+      renameSync(vMeta + '.tmp', vMeta);
+    }
   }
 
   async close(): Promise<void> {
@@ -358,6 +428,8 @@ export class SemanticIndex {
     rmSync(join(dataDir, INDEX_FILE), { force: true });
     rmSync(join(dataDir, META_FILE), { force: true });
     rmSync(join(dataDir, PARTS_FILE), { force: true });
+    rmSync(join(dataDir, VOCAB_INDEX_FILE), { force: true });
+    rmSync(join(dataDir, VOCAB_META_FILE), { force: true });
   }
 
   // ---- internals
@@ -413,6 +485,7 @@ export class SemanticIndex {
       // Same texts: only the filter fields may have changed; no re-embedding, no new points.
       Object.assign(cur, meta, { seq });
       this.bm25.set(doc.id, cur.lex);
+      await this.vocab?.setAgent(doc.id, cur.lex);
       this.bumpSeq(seq);
       return;
     }
@@ -426,6 +499,7 @@ export class SemanticIndex {
     this.agents.set(doc.id, entry);
     this.vecs.set(doc.id, vecs);
     this.bm25.set(doc.id, entry.lex);
+    await this.vocab?.setAgent(doc.id, entry.lex);
     if (!stored) await this.storeVectors(doc.id, hash, seq, vecs);
     this.bumpSeq(seq);
   }

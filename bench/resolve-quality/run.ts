@@ -22,6 +22,8 @@ const arg = (name: string): string | undefined => {
 };
 const kind = (arg('embedder') ?? 'use') as 'use' | 'hash' | 'transformers';
 const modelDir = arg('model-dir');
+/** Only the methods whose name contains this (e.g. --methods 'card+description 0.5'). */
+const only = arg('methods');
 
 /** Caches vectors by text so methods that embed the same texts don't pay twice. */
 function cached(e: Embedder): Embedder {
@@ -67,19 +69,35 @@ function emit(method: string, bench: string, value: number, unit: string): void 
   process.stdout.write(JSON.stringify({ bench, method, value: Math.round(value * 1000) / 1000, unit }) + '\n');
 }
 
-/** Threshold on the top hit's z maximising R@1 + R@5 + OOS rejection on `train`. */
-function pickThreshold(train: { q: DevQuery; ranked: { id: string; z: number }[] }[]): number {
-  const cands = [...new Set(train.map((t) => t.ranked[0]?.z ?? 0))].sort((a, b) => a - b);
-  let best = -Infinity;
+type Row = { q: DevQuery; ranked: { id: string; z: number }[]; coverage: number };
+/** Out-of-scope rules: a query is answered when its top z and/or vocabulary coverage clear thresholds. */
+type Rule = 'z' | 'coverage' | 'z+coverage';
+const RULES: Rule[] = ['z', 'coverage', 'z+coverage'];
+const topZ = (r: Row) => r.ranked[0]?.z ?? -Infinity;
+const answered = (r: Row, rule: Rule, th: [number, number]) =>
+  (rule === 'coverage' || topZ(r) >= th[0]) && (rule === 'z' || r.coverage >= th[1]);
+
+/** Candidate thresholds: -inf and the midpoints between consecutive distinct values (max margin). */
+function midpoints(values: number[]): number[] {
+  const v = [...new Set(values.filter(Number.isFinite))].sort((a, b) => a - b);
+  return [-Infinity, ...v.slice(1).map((x, i) => (x + v[i]!) / 2), v.length ? v[v.length - 1]! + 1e-6 : Infinity];
+}
+
+/** Thresholds maximising R@1 + R@5 + OOS rejection on `train`. */
+function pickThresholds(train: Row[], rule: Rule): [number, number] {
+  const cz = rule === 'coverage' ? [-Infinity] : midpoints(train.map(topZ));
+  const cc = rule === 'z' ? [-Infinity] : midpoints(train.map((t) => t.coverage));
+  let best: [number, number] = [-Infinity, -Infinity];
   let bestJ = -Infinity;
-  for (const c of [-Infinity, ...cands.map((z) => z + 1e-9)]) {
-    const f = scoreQuality(
-      train.map((t) => t.q),
-      train.map((t) => ((t.ranked[0]?.z ?? -Infinity) >= c ? t.ranked.map((x) => x.id) : [])),
-    );
-    const j = f.recallAt1 + f.recallAt5 + f.oosRejected;
-    if (j > bestJ) [bestJ, best] = [j, c];
-  }
+  for (const z of cz)
+    for (const c of cc) {
+      const f = scoreQuality(
+        train.map((t) => t.q),
+        train.map((t) => (answered(t, rule, [z, c]) ? t.ranked.map((x) => x.id) : [])),
+      );
+      const j = f.recallAt1 + f.recallAt5 + f.oosRejected;
+      if (j > bestJ + 1e-12) [bestJ, best] = [j, [z, c]];
+    }
   return best;
 }
 
@@ -88,45 +106,63 @@ const docs = devSetDocs();
 const base = await createEmbedder(kind === 'transformers' ? { kind, modelDir: modelDir ?? '' } : { kind });
 const embedder = cached(base);
 const summary: Record<string, unknown>[] = [];
-for (const m of METHODS) {
+for (const m of METHODS.filter((x) => !only || x.name.includes(only))) {
   const db = await openStore({});
-  const idx = await SemanticIndex.open({ embedder, db, dataDir: undefined, ranking: m.r });
+  // coverage 0 / coverageMinWords 0: the vocabulary coverage is computed for every query and any
+  // embedder, and refuses nothing by itself (the rules below apply thresholds to it).
+  const idx = await SemanticIndex.open({
+    embedder,
+    db,
+    dataDir: undefined,
+    ranking: { coverage: 0, ...m.r, coverageMinWords: 0 },
+  });
   let seq = 0;
   for (const d of docs) await idx.upsert(d, ++seq);
-  const rows: { q: DevQuery; ranked: { id: string; z: number }[] }[] = [];
-  for (const q of set.queries) rows.push({ q, ranked: (await idx.rank(q.q, { k: 10 })).ranked });
+  const rows: Row[] = [];
+  for (const q of set.queries) {
+    const r = await idx.rank(q.q, { k: 10 });
+    rows.push({ q, ranked: r.ranked, coverage: r.coverage ?? 1 });
+  }
   const open = scoreQuality(
     set.queries,
     rows.map((r) => r.ranked.map((x) => x.id)),
   );
-  // 5-fold CV of the threshold, folds interleaved so each holds every kind.
-  const answers: string[][] = [];
-  const thresholds: number[] = [];
-  for (let f = 0; f < 5; f++) {
-    const th = pickThreshold(rows.filter((_, i) => i % 5 !== f));
-    thresholds.push(th);
-    rows.forEach((r, i) => {
-      if (i % 5 === f) answers[i] = (r.ranked[0]?.z ?? -Infinity) >= th ? r.ranked.map((x) => x.id) : [];
-    });
-  }
-  const cv = scoreQuality(set.queries, answers);
-  const all = pickThreshold(rows);
   emit(m.name, 'resolve-quality.recall@1.no-threshold', open.recallAt1, 'ratio');
   emit(m.name, 'resolve-quality.recall@5.no-threshold', open.recallAt5, 'ratio');
-  emit(m.name, 'resolve-quality.recall@1', cv.recallAt1, 'ratio');
-  emit(m.name, 'resolve-quality.recall@5', cv.recallAt5, 'ratio');
-  emit(m.name, 'resolve-quality.recall@5-fraction', cv.recallAt5Fraction, 'ratio');
-  emit(m.name, 'resolve-quality.oos-rejected', cv.oosRejected, 'ratio');
-  emit(m.name, 'resolve-quality.threshold-all-folds', Number.isFinite(all) ? all : -99, 'z');
-  summary.push({
-    method: m.name,
-    r1: open.recallAt1,
-    r5: open.recallAt5,
-    cvR1: cv.recallAt1,
-    cvR5: cv.recallAt5,
-    oos: cv.oosRejected,
-    th: all,
-  });
+  const row: Record<string, unknown> = { method: m.name, r1: open.recallAt1, r5: open.recallAt5 };
+  if (only) {
+    const cov = rows.map((r) => `${r.coverage.toFixed(3)} ${r.q.kind} ${r.q.q.slice(0, 50)}`).sort();
+    process.stderr.write(cov.slice(0, 12).join('\n') + '\n');
+  }
+  // 5-fold CV of each out-of-scope rule, folds interleaved so each holds every kind.
+  for (const rule of RULES) {
+    const answers: string[][] = [];
+    for (let f = 0; f < 5; f++) {
+      const th = pickThresholds(
+        rows.filter((_, i) => i % 5 !== f),
+        rule,
+      );
+      rows.forEach((r, i) => {
+        if (i % 5 === f) answers[i] = answered(r, rule, th) ? r.ranked.map((x) => x.id) : [];
+      });
+    }
+    const cv = scoreQuality(set.queries, answers);
+    const all = pickThresholds(rows, rule);
+    const tag = rule === 'z' ? '' : `.${rule}`;
+    emit(m.name, `resolve-quality.recall@1${tag}`, cv.recallAt1, 'ratio');
+    emit(m.name, `resolve-quality.recall@5${tag}`, cv.recallAt5, 'ratio');
+    emit(m.name, `resolve-quality.recall@5-fraction${tag}`, cv.recallAt5Fraction, 'ratio');
+    emit(m.name, `resolve-quality.oos-rejected${tag}`, cv.oosRejected, 'ratio');
+    emit(m.name, `resolve-quality.threshold-all-folds${tag}.z`, Number.isFinite(all[0]) ? all[0] : -99, 'z');
+    emit(m.name, `resolve-quality.threshold-all-folds${tag}.coverage`, Number.isFinite(all[1]) ? all[1] : -99, 'cos');
+    Object.assign(row, {
+      [`${rule}:cvR1`]: cv.recallAt1,
+      [`${rule}:cvR5`]: cv.recallAt5,
+      [`${rule}:oos`]: cv.oosRejected,
+      [`${rule}:th`]: all.map((x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : '-')).join('/'),
+    });
+  }
+  summary.push(row);
   await idx.close();
   await db.close();
 }

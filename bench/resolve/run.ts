@@ -19,6 +19,10 @@ const arg = (n: string, d: string) => {
 const sizes = arg('agents', '1000,10000').split(',').map(Number);
 const kind = arg('embedder', 'hash') as 'hash' | 'use';
 const sample = Number(arg('throughput-sample', '200'));
+/** USE-lite backend: onnx (onnxruntime-node, default) or tfjs (wasm). */
+const useBackend = arg('use-backend', 'onnx') as 'onnx' | 'tfjs';
+/** Skip part 1 (USE-lite sample) when only the scale figures are wanted. */
+const skipSample = args.includes('--no-sample');
 
 function emit(bench: string, value: number, unit: string, extra: Record<string, unknown> = {}): void {
   process.stdout.write(JSON.stringify({ bench, value: Math.round(value * 100) / 100, unit, ...extra }) + '\n');
@@ -111,22 +115,48 @@ async function timed(n: number, fn: (q: string) => Promise<unknown>): Promise<nu
 const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 
 // 1. Indexing throughput with USE-lite on both cores (a sample), extrapolated to 100k.
-{
-  const use = await createEmbedder({ kind: 'use', threads: 2 });
+if (!skipSample) {
+  const use = await createEmbedder({ kind: 'use', threads: 2, backend: useBackend });
   const db = await openStore({});
-  const idx = await SemanticIndex.open({ embedder: use, db, dataDir: undefined });
+  // coverageMinWords 0: the vocabulary test runs whatever the synthetic vocabulary's size.
+  const idx = await SemanticIndex.open({ embedder: use, db, dataDir: undefined, ranking: { coverageMinWords: 0 } });
   await use.embed(['warm up']);
   const docs = Array.from({ length: sample }, (_, i) => synth(1_000_000 + i));
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   await Promise.all(docs.map((d, i) => idx.upsert(d, i + 1)));
   const s = (performance.now() - t0) / 1000;
-  emit('resolve.index-throughput.use-lite', sample / s, 'agents/s', { agents: sample, threads: 2 });
+  const cpu = process.cpuUsage(c0);
+  // CPU seconds (all threads of this process) per agent: independent of other jobs' load; two
+  // idle cores would index 2 / cpuPerAgent agents/s.
+  const cpuPerAgent = (cpu.user + cpu.system) / 1e6 / sample;
+  emit('resolve.index-throughput.use-lite', sample / s, 'agents/s', { agents: sample, threads: 2, useBackend });
+  emit('resolve.index-cpu-per-agent.use-lite', cpuPerAgent * 1000, 'ms', { useBackend });
+  emit('resolve.bulk-load-100k.use-lite.cpu-bound-2-cores', (100_000 * cpuPerAgent) / 2 / 60, 'min', { useBackend });
   emit('resolve.bulk-load-100k.use-lite.extrapolated', 100_000 / (sample / s) / 60, 'min');
   const lat = await latency(idx, 200);
-  emit('resolve.search-p50.use-lite', pct(lat, 50), 'ms', { agents: sample, concurrency: 4 });
-  emit('resolve.search-p99.use-lite', pct(lat, 99), 'ms', { agents: sample, concurrency: 4 });
+  emit('resolve.search-p50.use-lite', pct(lat, 50), 'ms', { agents: sample, concurrency: 4, vocabularyTest: true });
+  emit('resolve.search-p99.use-lite', pct(lat, 99), 'ms', { agents: sample, concurrency: 4, vocabularyTest: true });
+  // The same agents without the out-of-scope vocabulary test (vectors reused from the store).
+  const plain = await SemanticIndex.open({ embedder: use, db, dataDir: undefined, ranking: { coverage: -Infinity } });
+  for (const [i, d] of docs.entries()) await plain.upsert(d, i + 1);
+  const latPlain = await latency(plain, 200);
+  emit('resolve.search-p50.use-lite', pct(latPlain, 50), 'ms', {
+    agents: sample,
+    concurrency: 4,
+    vocabularyTest: false,
+  });
+  emit('resolve.search-p99.use-lite', pct(latPlain, 99), 'ms', {
+    agents: sample,
+    concurrency: 4,
+    vocabularyTest: false,
+  });
+  await plain.close();
   // Where the time goes: the query embedding alone under the same load.
+  const ce = process.cpuUsage();
   const emb = await timed(200, (q) => use.embed([q.toLowerCase()]));
+  const cpuE = process.cpuUsage(ce);
+  emit('resolve.query-embed-cpu.use-lite', (cpuE.user + cpuE.system) / 1000 / emb.length, 'ms', { useBackend });
   emit('resolve.query-embed-p50.use-lite', pct(emb, 50), 'ms', { concurrency: 4 });
   emit('resolve.query-embed-p99.use-lite', pct(emb, 99), 'ms', { concurrency: 4 });
   await idx.close();
@@ -135,7 +165,7 @@ const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor((p /
 }
 
 // 2. Scale with the chosen embedder.
-const embedder: Embedder = await createEmbedder({ kind });
+const embedder: Embedder = await createEmbedder(kind === 'use' ? { kind, backend: useBackend } : { kind });
 for (const n of sizes) {
   const db = await openStore({});
   const idx = await SemanticIndex.open({
@@ -152,6 +182,7 @@ for (const n of sizes) {
   }
   const s = (performance.now() - t0) / 1000;
   emit(`resolve.index-throughput.${kind}`, n / s, 'agents/s', { agents: n, note: 'includes PGlite writes' });
+  emit(`resolve.bulk-load.${kind}`, s / 60, 'min', { agents: n });
   const lat = await latency(idx, 2000);
   emit(`resolve.search-p50.${kind}`, pct(lat, 50), 'ms', { agents: n, concurrency: 4 });
   emit(`resolve.search-p99.${kind}`, pct(lat, 99), 'ms', { agents: n, concurrency: 4 });

@@ -33,17 +33,22 @@ describe('resolve quality on semantic-dev.json (USE-lite, default ranking: card 
     expect(figures.recallAt1).toBeGreaterThanOrEqual(0.55);
   });
 
-  // Issue 5 asks for recall@5 >= 0.85; USE-lite with the default method (card + description,
-  // lower-cased) measures 0.844 (38/45; card alone reaches 0.867 but R@1 0.511; README "Open").
-  // This floor guards against regressions until a stronger model lands.
-  it('recall@5 does not fall below 0.82 (measured 0.844)', () => {
-    expect(figures.recallAt5).toBeGreaterThanOrEqual(0.82);
+  // The out-of-scope test on the registry's vocabulary (vocabulary.ts, threshold 0.828 picked by
+  // cross-validation in bench/resolve-quality) answers 4 of the 5 out-of-scope queries with no
+  // result here (5-fold CV: 3 of 5).
+  it('out-of-scope queries are answered with no result >= 60% (issue 5 target; measured 80%)', () => {
+    expect(figures.oosRejected).toBeGreaterThanOrEqual(0.6);
   });
 
-  it.todo('recall@5 >= 0.85 (measured 0.844 with the default; 0.867 with card alone at R@1 0.511)');
-  it.todo(
-    'out-of-scope rejected >= 60% (measured 0/5: cross-validated thresholds reject none without losing more answerable queries)',
-  );
+  // Issue 5 asks for recall@5 >= 0.85; the default measures 0.822 with the vocabulary test on
+  // (it also refuses one answerable paraphrase; the 4 non-English queries, which English-only
+  // USE-lite misses anyway, are refused too) and 0.844 without it. This floor guards against
+  // regressions until a stronger model lands.
+  it('recall@5 does not fall below 0.8 (measured 0.822)', () => {
+    expect(figures.recallAt5).toBeGreaterThanOrEqual(0.8);
+  });
+
+  it.todo('recall@5 >= 0.85 (0.822 with the default; 0.844 without the out-of-scope test; README "Open")');
 
   it('scores are calibrated into [0, 1], best first', async () => {
     const { hits } = await idx.search('wifi is dead in the back bedroom', { k: 5 });

@@ -27,7 +27,13 @@ const DOCS: AgentDoc[] = [
 
 /** Counts texts embedded, to prove reuse. */
 function counting(e: Embedder): Embedder & { count: number } {
-  const c = { id: e.id, dim: e.dim, count: 0, embed: async (t: string[]) => ((c.count += t.length), e.embed(t)) };
+  const c = {
+    id: e.id,
+    dim: e.dim,
+    ...(e.wordVectors === undefined ? {} : { wordVectors: e.wordVectors }),
+    count: 0,
+    embed: async (t: string[]) => ((c.count += t.length), e.embed(t)),
+  };
   return c;
 }
 

@@ -1,0 +1,170 @@
+import { existsSync, readFileSync } from 'node:fs';
+import hnswlib from 'hnswlib-node';
+import type { Embedder } from './embedder.js';
+
+const { HierarchicalNSW } = hnswlib;
+type Hnsw = InstanceType<typeof HierarchicalNSW>;
+
+/** Lower-cased word tokens (letters and digits; a run of CJK characters is one token). */
+export function wordsOf(text: string): string[] {
+  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+/** The out-of-scope test applies from this many registry words on (the dev set's 60 cards: ~1,700). */
+export const MIN_VOCABULARY = 1000;
+
+/** Query word vectors kept between queries (common words recur). */
+const QUERY_CACHE = 20_000;
+
+/**
+ * The registry's vocabulary: every word of every indexed card, each embedded once on its own
+ * (with the index's embedder) and held in a small HNSW index, reference-counted by agents.
+ *
+ * `coverage(query)` = mean over the query's words of the cosine between the word and its nearest
+ * registry word (1 for a word the registry uses). It measures how much of what the query talks
+ * about the registry has words for: a query about things no card mentions ("a poem for my
+ * grandma", or a language the cards are not written in) scores low even when the sentence
+ * encoder still finds a "closest" agent for it. Generic: no word lists, only the registry's own
+ * words; the threshold is chosen by cross-validation (bench/resolve-quality).
+ */
+export class Vocabulary {
+  private hnsw: Hnsw;
+  private readonly words = new Map<string, { label: number; refs: number }>();
+  private readonly byAgent = new Map<string, string[]>();
+  private readonly queryCache = new Map<string, Float32Array>();
+  private nextLabel = 0;
+  private free = 0;
+
+  constructor(
+    private readonly embedder: Embedder,
+    capacity = 4096,
+  ) {
+    this.hnsw = Vocabulary.fresh(embedder.dim, capacity);
+  }
+
+  private static fresh(dim: number, capacity: number): Hnsw {
+    const h = new HierarchicalNSW('cosine', dim);
+    h.initIndex({ maxElements: capacity, m: 12, efConstruction: 100, randomSeed: 7, allowReplaceDeleted: true });
+    h.setEf(32);
+    return h;
+  }
+
+  get size(): number {
+    return this.words.size;
+  }
+
+  /** Sets an agent's words (from its card text); embeds the words the registry did not have. */
+  async setAgent(agentId: string, text: string): Promise<void> {
+    const next = [...new Set(wordsOf(text))];
+    const fresh = next.filter((w) => !this.words.has(w));
+    const vecs = fresh.length > 0 ? await this.embedder.embed(fresh, { background: true }) : [];
+    fresh.forEach((w, i) => {
+      if (!this.words.has(w)) this.add(w, vecs[i]!);
+    });
+    // New references first, then the old ones dropped, so shared words are never deleted in between.
+    const counted: string[] = [];
+    for (const w of next) {
+      const e = this.words.get(w);
+      if (!e) continue; // dropped by another agent's removal while this one was embedding
+      e.refs++;
+      counted.push(w);
+    }
+    this.removeAgent(agentId);
+    this.byAgent.set(agentId, counted);
+  }
+
+  removeAgent(agentId: string): void {
+    const old = this.byAgent.get(agentId);
+    if (!old) return;
+    this.byAgent.delete(agentId);
+    for (const w of old) {
+      const e = this.words.get(w);
+      if (!e) continue;
+      if (--e.refs <= 0) {
+        this.hnsw.markDelete(e.label);
+        this.words.delete(w);
+        this.free++;
+      }
+    }
+  }
+
+  /** Mean nearest-registry-word cosine of the query's words, in [0, 1]; 1 for a query with no words. */
+  async coverage(query: string): Promise<number> {
+    const tokens = wordsOf(query);
+    if (tokens.length === 0 || this.words.size === 0) return 1;
+    const unknown = [...new Set(tokens.filter((w) => !this.words.has(w) && !this.queryCache.has(w)))];
+    if (unknown.length > 0) {
+      const vecs = await this.embedder.embed(unknown, { interactive: true });
+      unknown.forEach((w, i) => this.remember(w, vecs[i]!));
+    }
+    const best = new Map<string, number>();
+    let sum = 0;
+    for (const w of tokens) {
+      let s = best.get(w);
+      if (s === undefined) {
+        if (this.words.has(w)) s = 1;
+        else {
+          const v = this.queryCache.get(w)!;
+          try {
+            const r = this.hnsw.searchKnn(Array.from(v), 1);
+            s = r.distances.length > 0 ? Math.max(0, 1 - r.distances[0]!) : 0;
+          } catch {
+            s = 0;
+          }
+        }
+        best.set(w, s);
+      }
+      sum += s;
+    }
+    return sum / tokens.length;
+  }
+
+  /** Serialisable state (the HNSW index is written separately with `writeIndex`). */
+  state(): { nextLabel: number; free: number; words: [string, number, number][]; agents: [string, string[]][] } {
+    return {
+      nextLabel: this.nextLabel,
+      free: this.free,
+      words: [...this.words].map(([w, e]) => [w, e.label, e.refs]),
+      agents: [...this.byAgent],
+    };
+  }
+
+  async writeIndex(path: string): Promise<void> {
+    await this.hnsw.writeIndex(path);
+  }
+
+  /** Restores a saved vocabulary; false (and empty) when the files do not fit. */
+  async load(path: string, s: ReturnType<Vocabulary['state']>): Promise<boolean> {
+    if (!existsSync(path) || readFileSync(path).byteLength === 0) return false;
+    const h = new HierarchicalNSW('cosine', this.embedder.dim);
+    await h.readIndex(path, true);
+    h.setEf(32);
+    this.hnsw = h;
+    this.nextLabel = s.nextLabel;
+    this.free = s.free;
+    for (const [w, label, refs] of s.words) this.words.set(w, { label, refs });
+    for (const [a, ws] of s.agents) this.byAgent.set(a, ws);
+    return true;
+  }
+
+  private add(word: string, v: Float32Array): { label: number; refs: number } {
+    const label = this.nextLabel++;
+    const arr = Array.from(v);
+    if (this.free > 0) {
+      this.hnsw.addPoint(arr, label, true);
+      this.free--;
+    } else {
+      if (this.hnsw.getCurrentCount() >= this.hnsw.getMaxElements())
+        this.hnsw.resizeIndex(this.hnsw.getMaxElements() * 2);
+      this.hnsw.addPoint(arr, label, false);
+    }
+    const e = { label, refs: 0 };
+    this.words.set(word, e);
+    return e;
+  }
+
+  private remember(w: string, v: Float32Array): void {
+    if (this.queryCache.size >= QUERY_CACHE) this.queryCache.delete(this.queryCache.keys().next().value!);
+    this.queryCache.set(w, v);
+  }
+}
