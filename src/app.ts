@@ -275,8 +275,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     feed,
     auth,
     metrics,
+    options: config.gateway,
+    https: httpsMaterial,
     version: VERSION,
     now,
+    remote: federation.relay,
   });
   await http.register(amspRoutes, { federation });
 

@@ -33,7 +33,33 @@ export interface Config {
   readonly peerCas: readonly string[];
   readonly holdTimeMs: number;
   readonly keepaliveMs: number;
+  /** Gateway start-up settings; values stored with `PUT /v1/gateway/settings` take precedence. */
+  readonly gateway: GatewayFlags;
 }
+
+/** The gateway settings that have `ans serve` flags (names as in `PUT /v1/gateway/settings`). */
+export interface GatewayFlags {
+  readonly connectTimeoutMs: number;
+  readonly firstByteTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly requestBodyIdleMs: number;
+  readonly approvalTimeoutMs: number;
+  readonly bodyLimit: number;
+  readonly ratePerMinute: number;
+  readonly rateBurst: number;
+}
+
+/** Flag -> gateway setting, with the range the settings API accepts. */
+const GATEWAY_FLAGS: readonly { flag: string; key: keyof GatewayFlags; min: number; max: number }[] = [
+  { flag: 'gateway-connect-timeout-ms', key: 'connectTimeoutMs', min: 1, max: 120_000 },
+  { flag: 'gateway-first-byte-timeout-ms', key: 'firstByteTimeoutMs', min: 1, max: 3_600_000 },
+  { flag: 'gateway-idle-timeout-ms', key: 'idleTimeoutMs', min: 1, max: 3_600_000 },
+  { flag: 'gateway-body-idle-ms', key: 'requestBodyIdleMs', min: 1, max: 3_600_000 },
+  { flag: 'gateway-approval-timeout-ms', key: 'approvalTimeoutMs', min: 1, max: 86_400_000 },
+  { flag: 'gateway-body-limit', key: 'bodyLimit', min: 1024, max: 1024 ** 4 },
+  { flag: 'gateway-rate', key: 'ratePerMinute', min: 1, max: 100_000_000 },
+  { flag: 'gateway-burst', key: 'rateBurst', min: 1, max: 1_000_000 },
+];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -123,6 +149,35 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   },
   { flag: 'hold-time', arg: 'SECONDS', help: 'AMSP hold time: a peer silent this long is down', default: '90' },
   { flag: 'keepalive', arg: 'SECONDS', help: 'AMSP keepalive interval', default: '30' },
+  // Gateway start-up settings (a value stored with PUT /v1/gateway/settings wins over these).
+  { flag: 'gateway-connect-timeout-ms', arg: 'MS', help: 'gateway: connect to an agent within', default: '5000' },
+  {
+    flag: 'gateway-first-byte-timeout-ms',
+    arg: 'MS',
+    help: "gateway: an agent's response headers within",
+    default: '60000',
+  },
+  {
+    flag: 'gateway-idle-timeout-ms',
+    arg: 'MS',
+    help: 'gateway: longest pause inside a response body (not event streams)',
+    default: '300000',
+  },
+  {
+    flag: 'gateway-body-idle-ms',
+    arg: 'MS',
+    help: "gateway: longest pause inside a caller's request body (slow-loris)",
+    default: '30000',
+  },
+  {
+    flag: 'gateway-approval-timeout-ms',
+    arg: 'MS',
+    help: 'gateway: how long a call waits for human approval',
+    default: '300000',
+  },
+  { flag: 'gateway-body-limit', arg: 'BYTES', help: 'gateway: largest forwarded request body', default: '67108864' },
+  { flag: 'gateway-rate', arg: 'N', help: 'gateway: calls per minute per caller', default: '600000' },
+  { flag: 'gateway-burst', arg: 'N', help: 'gateway: burst of calls per caller', default: '10000' },
 ];
 
 export type RawOptions = Record<string, string | boolean | string[] | undefined>;
@@ -239,6 +294,9 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
   const holdTimeMs = int('hold-time', get('hold-time'), 3, 3600) * 1000;
   const keepaliveMs = int('keepalive', get('keepalive'), 1, 1200) * 1000;
   if (keepaliveMs * 3 > holdTimeMs) throw new ConfigError('--keepalive must be at most a third of --hold-time');
+  const gateway = Object.fromEntries(
+    GATEWAY_FLAGS.map((g) => [g.key, int(g.flag, get(g.flag), g.min, g.max)]),
+  ) as unknown as GatewayFlags;
   return {
     dataDir: resolve(String(get('data-dir'))),
     zone,
@@ -269,5 +327,6 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     peerCas: list('peer-ca').map((f) => resolve(f)),
     holdTimeMs,
     keepaliveMs,
+    gateway,
   };
 }

@@ -4,10 +4,13 @@
  * to answer with (404 unknown, 409 not active, 503 offline), so a bad reference fails its own
  * requests and nothing else.
  */
+import type { IncomingMessage } from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { AgentRow } from '../../ans/index.js';
 import { Balancer, type HealthOptions, type Replica, type Strategy } from './balancer.js';
 import { GatewayErrors } from './errors.js';
 import type { AnsError } from '../errors/index.js';
+import type { VerifiedCaller } from './caller.js';
 
 export type Protocol = 'a2a' | 'mcp' | 'http';
 
@@ -29,7 +32,44 @@ export interface InvalidBackend {
   error: AnsError;
 }
 
-export type Backend = AgentBackend | InvalidBackend;
+/**
+ * A target in another domain (federation): one replica, the next-hop gateway's
+ * `/gw/<fqdn>/`, on the dispatcher federation keeps for that peer. Human approval and the
+ * target's policy are the owning domain's; this gateway applies its policy to its own callers.
+ */
+export interface RemoteBackend {
+  kind: 'remote';
+  /** The agent's id at its origin. */
+  id: string;
+  fqdn: string;
+  /** The agent's zone (normalised). */
+  domain: string;
+  protocol: Protocol | undefined;
+  balancer: Balancer;
+  endpoints: readonly string[];
+  dispatcher: Dispatcher;
+  approvalSkills: ReadonlySet<string>;
+  allHeld: false;
+}
+
+export type Backend = AgentBackend | RemoteBackend | InvalidBackend;
+
+/**
+ * The hook federation plugs into the gateway (wired in src/app.ts): next-hop targets for names
+ * in its forwarding table, callers relayed by a peer gateway, and the headers a call carries to
+ * the next hop (or `ANS-Via` when a relayed call is delivered to a local agent).
+ */
+export interface RemoteTargets {
+  backend(fqdn: string, protocol: Protocol | undefined): RemoteBackend | InvalidBackend | undefined;
+  /** Whether the request carries a peer gateway's relay credential. */
+  relayed(req: IncomingMessage): boolean;
+  /** The original caller of a relayed request (throws typed errors). */
+  caller(req: IncomingMessage, fqdn: string): Promise<VerifiedCaller>;
+  /** Whether this caller came through a peer gateway. */
+  isRelayedCaller(c: VerifiedCaller): boolean;
+  /** Extra upstream headers (flat name/value list) for a call to `b` by `c`. */
+  headers(c: VerifiedCaller, b: AgentBackend | RemoteBackend): Promise<string[]>;
+}
 
 /** What the backend resolver needs from the registry's projections. */
 export interface Directory {

@@ -5,6 +5,7 @@
  * also checks that the caller is still in the active directory, so a revoked caller is refused
  * as soon as this process has seen the change.
  */
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { verifyAgentJwt, type ClientVerifier } from '../auth/index.js';
 import { isAnsError, type AnsError } from '../errors/index.js';
 import { GatewayErrors } from './errors.js';
@@ -17,6 +18,16 @@ export interface VerifiedCaller {
   expMs: number;
 }
 
+/** The client certificate chain a TLS peer sent (leaf first, base64 DER), or undefined. */
+export function peerChain(sock: TLSSocket): { x5c: string[]; notAfterMs: number } | undefined {
+  const cert = sock.getPeerCertificate(true) as Partial<DetailedPeerCertificate>;
+  if (!cert?.raw) return undefined;
+  const x5c = [cert.raw.toString('base64')];
+  const up = cert.issuerCertificate;
+  if (up?.raw && !up.raw.equals(cert.raw)) x5c.push(up.raw.toString('base64'));
+  return { x5c, notAfterMs: Date.parse(cert.valid_to ?? '') || 0 };
+}
+
 export interface ActiveCheck {
   /** Whether the agent is active right now. */
   isActive(agentId: string): boolean;
@@ -27,6 +38,8 @@ const MAX_ENTRIES = 100_000;
 export class CallerAuth {
   private readonly cache = new Map<string, VerifiedCaller>();
   private readonly inflight = new Map<string, Promise<VerifiedCaller>>();
+  /** Callers proven by a TLS client certificate, per connection. */
+  private readonly peers = new WeakMap<TLSSocket, VerifiedCaller>();
   /** Bumped whenever entries are dropped, so copies held elsewhere (per connection) go stale. */
   private generation = 0;
 
@@ -105,6 +118,45 @@ export class CallerAuth {
       if (n-- <= 0) break;
       this.cache.delete(k);
     }
+  }
+
+  /**
+   * The caller proven by the TLS client certificate of this connection (mutual TLS), or
+   * undefined when the peer sent none. The handshake proved possession of the key; here the
+   * chain is checked against the ANS CA and the certificate's status read, once per connection
+   * and again after any drop (change feed). Not ours: 401; ours but revoked or expired, or its
+   * agent not active: 403.
+   */
+  async peer(sock: TLSSocket): Promise<VerifiedCaller | undefined> {
+    const hit = this.peers.get(sock);
+    if (hit && this.stillActive(hit) && hit.expMs > this.now().getTime()) return hit;
+    const chain = peerChain(sock);
+    if (!chain) return undefined;
+    const v = await this.verifyChain(chain.x5c, chain.notAfterMs);
+    this.peers.set(sock, v);
+    return v;
+  }
+
+  /** Checks a client certificate chain (base64 DER, leaf first) as `peer` does; throws typed errors. */
+  async verifyChain(x5c: string[], notAfterMs: number): Promise<VerifiedCaller> {
+    const generation = this.generation;
+    let c;
+    try {
+      c = await this.verifier.verifyClient(x5c);
+    } catch (e) {
+      if (isAnsError(e)) throw GatewayErrors.badClientCert((e as AnsError).message);
+      throw e;
+    }
+    if (c.status !== 'good') throw GatewayErrors.clientCertRefused(`the certificate is ${c.status}`);
+    if (!this.active.isActive(c.subjectId)) throw GatewayErrors.clientCertRefused('its agent is not active');
+    const v: VerifiedCaller = {
+      generation,
+      agentId: c.subjectId,
+      fqdn: c.fqdn.toLowerCase().replace(/\.$/, ''),
+      serial: c.serial,
+      expMs: notAfterMs,
+    };
+    return v;
   }
 
   /** The per-call check a cached caller still needs: its agent is active, its entry not dropped. */

@@ -37,7 +37,21 @@ export const GatewayErrors = {
     504,
     (fqdn: string, what: string) => `${fqdn} did not answer in time (${what})`,
   ),
-  noCredential: defineError('GW_ERR_NO_CREDENTIAL', 401, () => 'the gateway needs Authorization: Bearer <agent JWT>'),
+  noCredential: defineError(
+    'GW_ERR_NO_CREDENTIAL',
+    401,
+    () => 'the gateway needs Authorization: Bearer <agent JWT>, or a TLS client certificate issued by the ANS CA',
+  ),
+  badClientCert: defineError(
+    'GW_ERR_BAD_CLIENT_CERT',
+    401,
+    (why: string) => `the TLS client certificate is not trusted: ${why}`,
+  ),
+  clientCertRefused: defineError(
+    'GW_ERR_CLIENT_CERT_REFUSED',
+    403,
+    (why: string) => `the TLS client certificate is refused: ${why}`,
+  ),
   badCredential: defineError('GW_ERR_BAD_CREDENTIAL', 401, (why: string) => `the agent token is not valid: ${why}`),
   callerNotActive: defineError(
     'GW_ERR_CALLER_NOT_ACTIVE',

@@ -4,13 +4,14 @@
  * (metrics, graph, audit). Refusals are typed errors rendered as problem+json.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import { pipeline, type Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Counter, Histogram } from 'prom-client';
 import { isAnsError, type AnsError } from '../errors/index.js';
 import { problemType } from '../http/problem.js';
 import type { Approvals, Verdict } from './approval.js';
 import type { CallAudit, CallRecord } from './audit.js';
-import type { AgentBackend, Backends, Protocol } from './backend.js';
+import type { AgentBackend, Backends, Protocol, RemoteBackend, RemoteTargets } from './backend.js';
 import type { Replica } from './balancer.js';
 import { CallerAuth, type VerifiedCaller } from './caller.js';
 import { GatewayErrors } from './errors.js';
@@ -27,8 +28,9 @@ import {
   type Upstreams,
 } from './proxy.js';
 import type { RateLimiter } from './ratelimit.js';
-import { parseGatewayUrl, upstreamPath } from './route.js';
+import { parseGatewayUrl, upstreamPath, type RouteRefusal } from './route.js';
 import type { GatewaySettings } from './settings.js';
+import { endSocket, tunnel, type TunnelResult } from './upgrade.js';
 
 export interface GatewayMetrics {
   requests: Counter<'status'>;
@@ -44,9 +46,11 @@ export interface GatewayParts {
   zone: string; // normalised
   publicUrl: string; // no trailing slash
   settings: () => GatewaySettings;
-  auth: Pick<CallerAuth, 'cached' | 'verify' | 'stillActive'>;
+  auth: Pick<CallerAuth, 'cached' | 'verify' | 'stillActive'> & Partial<Pick<CallerAuth, 'peer'>>;
   rate: Pick<RateLimiter, 'take'>;
   backends: Pick<Backends, 'resolveActive' | 'resolveMissing'>;
+  /** Federation: next-hop targets and relayed callers (absent: local agents only). */
+  remote?: RemoteTargets;
   policies: Pick<PolicyStore, 'current'>;
   approvals: Pick<Approvals, 'full' | 'hold'>;
   upstreams: Pick<Upstreams, 'pool'>;
@@ -121,16 +125,7 @@ export function writeRawProblem(
     res.destroy();
     return;
   }
-  const body = JSON.stringify({
-    type: problemType(e.code),
-    title: TITLE[e.statusCode] ?? 'Error',
-    status: e.statusCode,
-    detail: e.message,
-    code: e.code,
-    instance: (req.url ?? '').split('?')[0],
-    requestId: reqId,
-    ...(e.extra ?? {}),
-  });
+  const body = problemJson(req, e, reqId);
   const headers: Record<string, string | number> = {
     'content-type': 'application/problem+json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -140,6 +135,35 @@ export function writeRawProblem(
   // A body we did not read would poison the connection: close it after the answer.
   if (!req.complete) headers['connection'] = 'close';
   res.writeHead(e.statusCode, headers).end(body);
+}
+
+function problemJson(req: IncomingMessage, e: AnsError, reqId: string): string {
+  return JSON.stringify({
+    type: problemType(e.code),
+    title: TITLE[e.statusCode] ?? 'Error',
+    status: e.statusCode,
+    detail: e.message,
+    code: e.code,
+    instance: (req.url ?? '').split('?')[0],
+    requestId: reqId,
+    ...(e.extra ?? {}),
+  });
+}
+
+/** Writes a problem on a raw socket (a refused upgrade) and closes it. */
+function writeSocketProblem(
+  req: IncomingMessage,
+  socket: Duplex,
+  e: AnsError,
+  extraHeaders: Record<string, string> = {},
+): void {
+  const reqId = requestId(req);
+  endSocket(
+    socket,
+    e.statusCode,
+    { 'content-type': 'application/problem+json; charset=utf-8', 'x-request-id': reqId, ...extraHeaders },
+    problemJson(req, e, reqId),
+  );
 }
 
 const TITLE: Record<number, string> = {
@@ -168,14 +192,23 @@ class Refusal extends Error {
 
 export interface CallContext {
   caller: VerifiedCaller;
-  backend: AgentBackend;
+  backend: AgentBackend | RemoteBackend;
   fqdn: string;
   skill: string | undefined;
   started: number;
 }
 
+/** An open WebSocket tunnel, closed when its caller or target goes away or policy turns. */
+export interface OpenTunnel {
+  caller: VerifiedCaller;
+  fqdn: string;
+  targetId: string;
+  close(): void;
+}
+
 export class Gateway {
   private readonly targets = new Map<string, Target>();
+  readonly tunnels = new Set<OpenTunnel>();
   private readonly lastAuth = new WeakMap<object, { header: string; caller: VerifiedCaller }>();
   private readonly byStatus = new Map<number, { inc(): void; observe(v: number): void }>();
 
@@ -189,7 +222,11 @@ export class Gateway {
     const last = socket ? this.lastAuth.get(socket) : undefined;
     if (last && last.header === authorization && last.caller.expMs > now && this.p.auth.stillActive(last.caller))
       c = last.caller;
-    else {
+    else if (authorization === undefined && this.p.auth.peer && (socket as { encrypted?: boolean })?.encrypted) {
+      // No token: mutual TLS, the client certificate of the connection.
+      c = await this.p.auth.peer(socket as TLSSocket);
+      if (!c) throw GatewayErrors.noCredential();
+    } else {
       const token = CallerAuth.bearer(authorization);
       c = this.p.auth.cached(token, now) ?? (await this.p.auth.verify(token));
       if (socket && authorization) this.lastAuth.set(socket, { header: authorization, caller: c });
@@ -206,7 +243,13 @@ export class Gateway {
     let fqdn = '';
     let skill: string | undefined;
     try {
-      const t = parseGatewayUrl(req.url ?? '', this.p.zone);
+      const remote = this.p.remote;
+      let t = parseGatewayUrl(req.url ?? '', this.p.zone);
+      // Federation: a name outside the zone may be in the forwarding table (a next hop).
+      if (!t.ok && t.code === 'GW_ERR_OUTSIDE_ZONE' && remote) {
+        const r = remote.backend(t.detail.split(' ')[0] ?? '', undefined);
+        if (r?.kind === 'remote') t = parseGatewayUrl(req.url ?? '', r.domain);
+      }
       if (!t.ok) {
         throw t.code === 'GW_ERR_OUTSIDE_ZONE'
           ? GatewayErrors.outsideZone(t.detail.split(' ')[0] ?? '', this.p.zone)
@@ -215,7 +258,8 @@ export class Gateway {
             : GatewayErrors.badPath(t.detail);
       }
       fqdn = t.fqdn;
-      caller = await this.caller(req.headers.authorization, req.socket);
+      const relayed = remote !== undefined && remote.relayed(req);
+      caller = relayed ? await remote.caller(req, fqdn) : await this.caller(req.headers.authorization, req.socket);
       const protoHeader = req.headers['ans-protocol'];
       let proto: Protocol | undefined;
       if (protoHeader !== undefined) {
@@ -223,9 +267,13 @@ export class Gateway {
         if (!PROTOCOLS.has(v)) throw GatewayErrors.badHeader('ANS-Protocol');
         proto = v as Protocol;
       }
-      const b = this.p.backends.resolveActive(fqdn, proto) ?? (await this.p.backends.resolveMissing(fqdn, started));
+      const b =
+        this.p.backends.resolveActive(fqdn, proto) ??
+        remote?.backend(fqdn, proto) ??
+        (await this.p.backends.resolveMissing(fqdn, started));
       if (b.kind === 'invalid') throw b.error;
-      this.authorise(caller, fqdn);
+      // Relayed to a remote target is transit: peering governs it, not this zone's agent policy.
+      if (!(relayed && b.kind === 'remote')) this.authorise(caller, fqdn);
       const settings = this.p.settings();
       const len = contentLength(req);
       if (len !== undefined && len > settings.bodyLimit) throw GatewayErrors.bodyTooLarge(settings.bodyLimit);
@@ -247,6 +295,121 @@ export class Gateway {
     } catch (e) {
       this.refuse(req, res, e, caller, fqdn, skill, started);
     }
+  }
+
+  /**
+   * `GET /gw/<fqdn>/<rest>` with `Upgrade: websocket` (local agents): the phases of `handle`
+   * (route, caller, rate, backend, policy, approval when every skill needs it), then a tunnel
+   * to a replica (upgrade.ts). Recorded once, when the tunnel closes, with status 101 and the
+   * bytes each way. A refusal is problem+json on the socket, which then closes.
+   */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = this.p.now();
+    let caller: VerifiedCaller | undefined;
+    let fqdn = '';
+    socket.on('error', () => undefined);
+    try {
+      const t = parseGatewayUrl(req.url ?? '', this.p.zone);
+      if (!t.ok) throw routeError(t, this.p.zone);
+      fqdn = t.fqdn;
+      if (req.method !== 'GET') throw GatewayErrors.badHeader('Upgrade');
+      caller = await this.caller(req.headers.authorization, req.socket);
+      const b =
+        this.p.backends.resolveActive(fqdn, protocolOf(req)) ?? (await this.p.backends.resolveMissing(fqdn, started));
+      if (b.kind !== 'agent') throw b.kind === 'invalid' ? b.error : GatewayErrors.unknownAgent(fqdn);
+      this.authorise(caller, fqdn);
+      if (b.allHeld) await this.approve(req, caller, fqdn, undefined, t.rest);
+      const s = this.p.settings();
+      const sessionKey =
+        headerString(req.headers['mcp-session-id']) ?? headerString(req.headers['ans-session']) ?? caller.agentId;
+      const tried = new Set<Replica>();
+      let out: TunnelResult = { status: 0, bytesIn: 0, bytesOut: 0, err: undefined, answered: false };
+      let failure: FailureKind | undefined;
+      for (let attempt = 1; attempt <= s.maxAttempts; attempt++) {
+        const r = b.balancer.pick(this.p.now(), sessionKey, tried);
+        if (!r) break;
+        tried.add(r);
+        const tg = this.targetOf(r.url);
+        let open: OpenTunnel | undefined;
+        b.balancer.start(r);
+        out = await tunnel({
+          pool: this.p.upstreams.pool(tg.origin, fqdn),
+          path: upstreamPath(tg.path, t.rest, t.search),
+          headers: upstreamHeaders(req, caller, tg.host, undefined),
+          client: socket,
+          head,
+          firstByteMs: s.firstByteTimeoutMs,
+          onOpen: (close) => {
+            open = { caller: caller!, fqdn, targetId: b.agent.id, close };
+            this.tunnels.add(open);
+          },
+        });
+        if (open) this.tunnels.delete(open);
+        failure = out.err ? classify(out.err) : undefined;
+        const gatewayish = !failure && (out.status === 502 || out.status === 503 || out.status === 504);
+        b.balancer.done(r, !(failure && replicaFault(failure)) && !gatewayish, this.p.now());
+        if (!failure) break;
+        const again =
+          !out.answered &&
+          !socket.destroyed &&
+          retryable(failure, 'GET', false) &&
+          attempt < s.maxAttempts &&
+          tried.size < b.balancer.replicas.length;
+        if (!again) break;
+      }
+      let status = out.status;
+      if (failure || status === 0) {
+        const err = failure
+          ? failureError(failure, fqdn, s.bodyLimit, out.err)
+          : GatewayErrors.unreachable(fqdn, 'no replica available');
+        if (out.answered || !err) socket.destroy();
+        else {
+          writeSocketProblem(req, socket, err);
+          status = err.statusCode;
+        }
+      }
+      this.outcome(
+        caller,
+        fqdn,
+        b.agent.id,
+        undefined,
+        'GET',
+        req.url ?? '',
+        status,
+        failure,
+        out.bytesIn,
+        out.bytesOut,
+        started,
+      );
+    } catch (e) {
+      const { err, headers } = this.problemOf(e, fqdn);
+      writeSocketProblem(req, socket, err, headers);
+      this.outcome(
+        caller,
+        fqdn,
+        undefined,
+        undefined,
+        req.method ?? 'GET',
+        req.url ?? '',
+        err.statusCode,
+        undefined,
+        0,
+        0,
+        started,
+      );
+    }
+  }
+
+  /** Closes the open tunnels that `match` picks; returns how many. */
+  closeTunnels(match: (t: OpenTunnel) => boolean): number {
+    let n = 0;
+    for (const t of this.tunnels)
+      if (match(t)) {
+        this.tunnels.delete(t);
+        t.close();
+        n++;
+      }
+    return n;
   }
 
   /** Policy: throws 403 when the caller may not call `fqdn`. */
@@ -291,16 +454,7 @@ export class Gateway {
     skill: string | undefined,
     started: number,
   ): void {
-    let err: AnsError;
-    let headers: Record<string, string> = {};
-    if (e instanceof Refusal) {
-      err = e.error;
-      headers = e.headers;
-    } else if (isAnsError(e)) err = e;
-    else {
-      this.p.log?.error({ err: e }, 'gateway failure');
-      err = GatewayErrors.badUpstream(fqdn || 'target', 'internal error');
-    }
+    const { err, headers } = this.problemOf(e, fqdn);
     if (!res.destroyed && !res.writableEnded) writeRawProblem(req, res, err, requestId(req), headers);
     this.outcome(
       caller,
@@ -315,6 +469,13 @@ export class Gateway {
       0,
       started,
     );
+  }
+
+  private problemOf(e: unknown, fqdn: string): { err: AnsError; headers: Record<string, string> } {
+    if (e instanceof Refusal) return { err: e.error, headers: e.headers };
+    if (isAnsError(e)) return { err: e, headers: {} };
+    this.p.log?.error({ err: e }, 'gateway failure');
+    return { err: GatewayErrors.badUpstream(fqdn || 'target', 'internal error'), headers: {} };
   }
 
   private targetOf(url: string): Target {
@@ -337,6 +498,11 @@ export class Gateway {
   ): Promise<void> {
     const s = this.p.settings();
     const method = req.method ?? 'GET';
+    const rt = this.p.remote;
+    const extra =
+      rt && (ctx.backend.kind === 'remote' || rt.isRelayedCaller(ctx.caller))
+        ? await rt.headers(ctx.caller, ctx.backend)
+        : undefined;
     const streamed = what.body === undefined && hasBody(req);
     let meter: BodyMeter | undefined;
     let meterErr: (Error & { code?: string }) | undefined;
@@ -380,9 +546,10 @@ export class Gateway {
         t.host,
         what.body ? what.body.length : streamed ? contentLength(req) : undefined,
       );
+      if (extra) headers.push(...extra);
       b.balancer.start(r);
       const out = await dispatchOnce({
-        pool: this.p.upstreams.pool(t.origin, ctx.fqdn),
+        pool: b.kind === 'remote' ? b.dispatcher : this.p.upstreams.pool(t.origin, ctx.fqdn),
         method,
         path,
         headers,
@@ -436,7 +603,7 @@ export class Gateway {
     this.outcome(
       ctx.caller,
       ctx.fqdn,
-      b.agent.id,
+      b.kind === 'remote' ? b.id : b.agent.id,
       ctx.skill,
       method,
       req.url ?? '',
@@ -499,6 +666,24 @@ export class Gateway {
     this.p.graph.note(o.caller, o.target, o.failure && o.status < 400 ? 0 : o.status, o.ms, o.at + o.ms);
     this.p.audit.record(o);
   }
+}
+
+/** The refusal for a `/gw/` request target that does not parse. */
+function routeError(t: RouteRefusal, zone: string): AnsError {
+  return t.code === 'GW_ERR_OUTSIDE_ZONE'
+    ? GatewayErrors.outsideZone(t.detail.split(' ')[0] ?? '', zone)
+    : t.code === 'GW_ERR_BAD_NAME'
+      ? GatewayErrors.badName(t.detail)
+      : GatewayErrors.badPath(t.detail);
+}
+
+/** `ANS-Protocol`: which of the agent's protocols to call (400 for anything else). */
+function protocolOf(req: IncomingMessage): Protocol | undefined {
+  const h = req.headers['ans-protocol'];
+  if (h === undefined) return undefined;
+  const v = String(h).toLowerCase();
+  if (!PROTOCOLS.has(v)) throw GatewayErrors.badHeader('ANS-Protocol');
+  return v as Protocol;
 }
 
 function headerString(v: string | string[] | undefined): string | undefined {

@@ -22,7 +22,7 @@ import {
 } from './a2a.js';
 import { Approvals } from './approval.js';
 import { CallAudit, type AuditSink } from './audit.js';
-import { Backends, statusLookup, type AgentBackend } from './backend.js';
+import { Backends, statusLookup, type AgentBackend, type RemoteTargets } from './backend.js';
 import { CallerAuth } from './caller.js';
 import { GatewayErrors } from './errors.js';
 import { Gateway, type GatewayMetrics, type Outcome } from './gateway.js';
@@ -32,6 +32,7 @@ import { Upstreams } from './proxy.js';
 import { RateLimiter } from './ratelimit.js';
 import { normaliseZone } from './route.js';
 import { controlRoutes } from './routes.js';
+import { listenForUpgrades } from './upgrade.js';
 import { DataPlane, type AgentLite } from './plane.js';
 import {
   DEFAULT_SETTINGS,
@@ -70,6 +71,8 @@ export {
   type HealthOptions,
 } from './balancer.js';
 export { GatewayErrors } from './errors.js';
+export type { AgentBackend, RemoteBackend, RemoteTargets, InvalidBackend, Protocol } from './backend.js';
+export type { VerifiedCaller } from './caller.js';
 export { DEFAULT_SETTINGS, type GatewaySettings, type GatewaySettingsPatch } from './settings.js';
 export { rewriteCard, classify, type FailureKind } from './proxy.js';
 export { aggregatedCard, qualifiedSkill } from './a2a.js';
@@ -79,7 +82,9 @@ export { policyCli, type PolicyCliOptions, type AdminCall, type PolicyRow } from
 
 /** What the composition root hands the gateway. */
 export interface GatewayDeps {
-  config: { zone: string; publicUrl: string };
+  config: { zone: string; publicUrl: string; host?: string };
+  /** The HTTPS server's certificate and key: data-plane workers then serve HTTPS too. */
+  https?: { cert: string; key: string } | undefined;
   db: Db;
   registry: { audit: AuditSink };
   ca: ClientVerifier & { chainPem(): string; rootPem(): string };
@@ -102,6 +107,8 @@ export interface GatewayDeps {
   fastPath?: boolean;
   /** Start-up defaults (flags); run-time changes come from `PUT /v1/gateway/settings`. */
   options?: Partial<GatewaySettings>;
+  /** Federation's next hops (see RemoteTargets); the main port only, not data-plane workers. */
+  remote?: RemoteTargets;
   version?: string;
   now?: () => Date;
 }
@@ -164,7 +171,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
   const zone = normaliseZone(d.config.zone);
   const publicUrl = d.config.publicUrl.replace(/\/+$/, '');
   const base = { ...DEFAULT_SETTINGS, ...(d.options ?? {}) };
-  let settings: GatewaySettings = mergeSettings(base, await loadSettings(d.db));
+  const stored = await loadSettings(d.db);
+  let settings: GatewaySettings = mergeSettings(base, stored);
+  // Flags are start-up defaults; an admin's stored value (shared by every process) wins. Say so.
+  for (const [k, v] of Object.entries(d.options ?? {})) {
+    const kept = (stored as Record<string, unknown>)[k];
+    if (kept !== undefined && kept !== v && v !== DEFAULT_SETTINGS[k as keyof GatewaySettings])
+      app.log.warn({ setting: k, startUp: v, stored: kept }, 'a stored gateway setting overrides the start-up value');
+  }
   const current = () => settings;
 
   const auth = new CallerAuth(d.ca, zone, { isActive: (id) => d.directory.get(id) !== undefined }, now);
@@ -211,6 +225,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     auth,
     rate: new RateLimiter(current),
     backends,
+    ...(d.remote ? { remote: d.remote } : {}),
     policies,
     approvals,
     upstreams,
@@ -239,9 +254,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
       })),
       reachable: [...d.directory.all()].filter((a) => d.directory.reachable(a.id)).map((a) => a.id),
       caPem: `${d.ca.chainPem()}\n${d.ca.rootPem()}`,
+      tls: d.https,
     }),
     reachable: () => [...d.directory.all()].filter((a) => d.directory.reachable(a.id)).map((a) => a.id),
     verify: (token: string) => auth.verify(token),
+    verifyPeer: (x5c: string[], notAfterMs: number) => auth.verifyChain(x5c, notAfterMs),
     approvals,
     statusOf: statusLookup(d.db),
     account: (o: Outcome) => gw.account(o),
@@ -256,7 +273,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
         plane = undefined;
       }
       if (want && !plane && !closing) {
-        const p = new DataPlane(planeHost, want.port, want.workers);
+        // Plain HTTP stays on loopback; with TLS the workers listen where the main port does.
+        const p = new DataPlane(
+          planeHost,
+          want.port,
+          want.workers,
+          d.https ? (d.config.host ?? '127.0.0.1') : '127.0.0.1',
+        );
         try {
           await p.start();
           plane = p;
@@ -284,6 +307,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     switch (c.entity) {
       case 'agent':
         auth.forgetAgent(c.entityId);
+        // WebSocket tunnels of an agent that is no longer active (as caller or target) close.
+        if (!d.directory.get(c.entityId))
+          gw.closeTunnels((t) => t.caller.agentId === c.entityId || t.targetId === c.entityId);
         backends.forgetRefusals();
         card = undefined;
         plane?.broadcast({ t: 'forget', kind: 'agent', id: c.entityId });
@@ -291,6 +317,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
         break;
       case 'certificate':
         auth.forgetSerial(c.entityId);
+        gw.closeTunnels((t) => t.caller.serial === c.entityId);
         plane?.broadcast({ t: 'forget', kind: 'serial', id: c.entityId });
         break;
       case 'ca':
@@ -301,6 +328,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
         break;
       case 'policy':
         await policies.reload();
+        gw.closeTunnels((t) => policies.current.decide(t.caller.fqdn, t.fqdn).effect === 'deny');
         plane?.refresh();
         break;
       case 'gateway':
@@ -314,6 +342,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
   app.addHook('preClose', async () => {
     closing = true;
     approvals.cancelAll();
+    gw.closeTunnels(() => true);
   });
   app.addHook('onClose', async () => {
     await planeOp;
@@ -339,6 +368,12 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
       for (const l of fastify) l.call(server, req, res);
     });
   }
+
+  // WebSocket upgrades under /gw/ (any other upgrade request is served as plain HTTP).
+  listenForUpgrades(app.server, (req, socket, head) => {
+    if (closing) socket.destroy();
+    else void gw.upgrade(req, socket, head);
+  });
 
   // The data plane through Fastify: bodies are not parsed, they stream through.
   await app.register(async (plane) => {
@@ -369,7 +404,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     let fqdn = '';
     let skill: string | undefined;
     try {
-      caller = await gw.caller(req.headers.authorization);
+      caller = await gw.caller(req.headers.authorization, req.raw.socket);
       const body = req.body;
       if (!isJsonRpc(body)) throw GatewayErrors.badRpc('the body is not a JSON-RPC 2.0 request');
       if (!A2A_METHODS.has(body.method)) {

@@ -27,6 +27,8 @@ export interface PlaneState {
   agents: AgentLite[];
   reachable: string[];
   caPem: string;
+  /** With TLS material the workers serve HTTPS (and take ANS client certificates). */
+  tls?: { cert: string; key: string } | undefined;
 }
 
 export type ToWorker =
@@ -41,6 +43,7 @@ export type FromWorker =
   | { t: 'ready' }
   | { t: 'listening' }
   | { t: 'verify'; id: number; token: string }
+  | { t: 'verifyPeer'; id: number; x5c: string[]; notAfterMs: number }
   | {
       t: 'hold';
       id: number;
@@ -55,6 +58,7 @@ export interface PlaneHost {
   state(): PlaneState;
   reachable(): string[];
   verify(token: string): Promise<VerifiedCaller>;
+  verifyPeer(x5c: string[], notAfterMs: number): Promise<VerifiedCaller>;
   approvals: Pick<Approvals, 'hold' | 'cancel' | 'full'>;
   statusOf(fqdn: string): Promise<string | undefined>;
   account(o: Outcome): void;
@@ -146,7 +150,8 @@ export class DataPlane {
   private onMessage(kid: ChildProcess, m: FromWorker): void {
     switch (m.t) {
       case 'verify':
-        this.host.verify(m.token).then(
+      case 'verifyPeer':
+        (m.t === 'verify' ? this.host.verify(m.token) : this.host.verifyPeer(m.x5c, m.notAfterMs)).then(
           (caller) => this.send(kid, { t: 'verified', id: m.id, caller }),
           (e: unknown) =>
             this.send(kid, {
@@ -154,7 +159,7 @@ export class DataPlane {
               id: m.id,
               error: isAnsError(e)
                 ? { code: e.code, status: e.statusCode, message: e.message }
-                : { code: 'GW_ERR_BAD_CREDENTIAL', status: 401, message: 'the agent token is not valid' },
+                : { code: 'GW_ERR_BAD_CREDENTIAL', status: 401, message: 'the credential is not valid' },
             }),
         );
         return;

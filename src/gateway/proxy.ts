@@ -99,6 +99,9 @@ const HOP = new Set([
   'ans-protocol',
   'ans-caller',
   'ans-caller-id',
+  'ans-via', // federation: set by the gateway that delivers a relayed call
+  'amsp-caller', // federation: relay credentials, re-made for each hop
+  'amsp-hop',
   'content-length', // re-added below when the body is passed as is
   'expect', // Node answered 100-continue to the client already; undici refuses the header
   'http2-settings',

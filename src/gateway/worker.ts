@@ -3,12 +3,14 @@
  * process, but asks the primary to verify tokens, hold approvals and look up non-active names,
  * and sends finished calls back in batches. State (agents, policies, settings) arrives by IPC.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { AnsError } from '../errors/index.js';
 import type { AgentRow } from '../../ans/index.js';
 import type { Verdict } from './approval.js';
 import { Backends } from './backend.js';
-import type { VerifiedCaller } from './caller.js';
+import { peerChain, type VerifiedCaller } from './caller.js';
 import { GatewayErrors } from './errors.js';
 import { Gateway, type Outcome } from './gateway.js';
 import type { FromWorker, PlaneState, ToWorker } from './plane.js';
@@ -16,6 +18,7 @@ import { PolicySet } from './policy.js';
 import { Upstreams } from './proxy.js';
 import { RateLimiter } from './ratelimit.js';
 import { DEFAULT_SETTINGS, type GatewaySettings } from './settings.js';
+import { listenForUpgrades } from './upgrade.js';
 
 const send = (m: FromWorker) => process.send?.(m);
 
@@ -79,7 +82,20 @@ const auth = {
   stillActive(c: VerifiedCaller): boolean {
     return c.generation === generation && byId.has(c.agentId);
   },
+  /** Mutual TLS (HTTPS workers): the primary checks the chain once per connection. */
+  async peer(sock: TLSSocket): Promise<VerifiedCaller | undefined> {
+    const hit = peers.get(sock);
+    if (hit && auth.stillActive(hit) && hit.expMs > Date.now()) return hit;
+    const chain = peerChain(sock);
+    if (!chain) return undefined;
+    const r = await ask<ToWorker & { t: 'verified' }>({ t: 'verifyPeer', id: nextId++, ...chain });
+    if (r.error) throw new AnsError(r.error.code, r.error.status, r.error.message);
+    const c = { ...r.caller!, generation };
+    peers.set(sock, c);
+    return c;
+  },
 };
+const peers = new WeakMap<TLSSocket, VerifiedCaller>();
 
 let outbox: Outcome[] = [];
 const flusher = setInterval(() => {
@@ -147,22 +163,42 @@ function apply(s: PlaneState): void {
   reachable = new Set(s.reachable);
   Object.assign(gw.p, { zone: s.zone, publicUrl: s.publicUrl });
   backends.forgetRefusals();
+  // WebSocket tunnels whose caller or target left, or that policy now denies, close.
+  gw.closeTunnels(
+    (t) =>
+      !byId.has(t.caller.agentId) || !byId.has(t.targetId) || policies.decide(t.caller.fqdn, t.fqdn).effect === 'deny',
+  );
 }
 
-const server: Server = createServer((req, res) => void gw.handle(req, res));
-server.keepAliveTimeout = 65_000;
+// Made on the first state: HTTPS when the primary serves HTTPS (TLS 1.3, client certificates
+// requested and checked by the gateway as on the main port), else plain HTTP.
+let server: Server | undefined;
+function makeServer(tls: PlaneState['tls']): Server {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => void gw.handle(req, res);
+  const srv: Server = tls
+    ? createHttpsServer(
+        { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false },
+        onRequest,
+      )
+    : createServer(onRequest);
+  srv.keepAliveTimeout = 65_000;
+  listenForUpgrades(srv, (req, socket, head) => void gw.upgrade(req, socket, head));
+  return srv;
+}
 let ready = false;
 process.on('message', (m: ToWorker | 'server' | 'socket', handle?: unknown) => {
   if (m === 'server') {
+    if (!server) return; // the primary sends the state first
     server.listen(handle as Parameters<Server['listen']>[0], () => send({ t: 'listening' }));
     return;
   }
   if (m === 'socket') {
-    server.emit('connection', handle);
+    server?.emit('connection', handle);
     return;
   }
   switch (m.t) {
     case 'state':
+      server ??= makeServer(m.state.tls);
       apply(m.state);
       if (!ready) {
         ready = true;
@@ -176,6 +212,7 @@ process.on('message', (m: ToWorker | 'server' | 'socket', handle?: unknown) => {
       generation++;
       if (m.kind === 'all') cache.clear();
       else for (const [k, v] of cache) if ((m.kind === 'agent' ? v.agentId : v.serial) === m.id) cache.delete(k);
+      if (m.kind === 'serial') gw.closeTunnels((t) => t.caller.serial === m.id);
       return;
     default: {
       const w = waiting.get(m.id);
@@ -188,7 +225,7 @@ process.on('message', (m: ToWorker | 'server' | 'socket', handle?: unknown) => {
 });
 
 process.on('SIGTERM', () => {
-  server.close();
+  server?.close();
   void upstreams.close().then(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 });

@@ -49,7 +49,16 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
     opts.https
       ? Fastify({
           ...base,
-          https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.3' },
+          // A client may present an ANS certificate (mutual TLS for gateway callers). The
+          // handshake proves the key; the gateway checks the chain and its status against the
+          // ANS CA itself (rotation, revocation), so OpenSSL is not asked to reject anything.
+          https: {
+            cert: opts.https.cert,
+            key: opts.https.key,
+            minVersion: 'TLSv1.3',
+            requestCert: true,
+            rejectUnauthorized: false,
+          },
         } as FastifyServerOptions)
       : Fastify(base)
   ) as FastifyInstance;

@@ -3,7 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../helpers/api.js';
 import { freePort } from '../helpers/ports.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { enrol, eventually, upstream, type TestAgent, type Upstream } from './helpers.js';
+import {
+  closed,
+  enrol,
+  eventually,
+  next,
+  openWs,
+  upstream,
+  wsServer,
+  type TestAgent,
+  type Upstream,
+} from './helpers.js';
 
 let s: RunningServer;
 let api: ReturnType<typeof client>;
@@ -104,6 +114,30 @@ describe('data-plane workers', () => {
     const t0 = Date.now();
     await eventually(async () => (await plane(`${target.fqdn}/x`, t2)).status === 401, 1000, 20);
     expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('carry WebSocket tunnels, closed when the caller is revoked', async () => {
+    const ws = await wsServer();
+    try {
+      const chat = await enrol(s.url, s.adminToken, 'chat', {
+        endpoints: [{ protocol: 'http', url: `http://127.0.0.1:${ws.port}/ws` }],
+      });
+      const c3 = await enrol(s.url, s.adminToken, 'talker', {
+        endpoints: [{ protocol: 'http', url: `${up.url}/api` }],
+      });
+      const t3 = await c3.token();
+      const url = `ws://127.0.0.1:${port}/gw/${chat.fqdn}/room`;
+      const sock = (await eventually(() => openWs(url, t3).catch(() => undefined), 3000))!;
+      sock.send('hi');
+      expect(await next(sock)).toBe('echo:hi');
+      expect(ws.handshakes.at(-1)!.headers['ans-caller']).toBe(c3.fqdn);
+      const done = closed(sock);
+      await api.post(`/v1/agents/${c3.id}/revoke`, { reason: 'keyCompromise' }, s.adminToken);
+      await done;
+      await eventually(() => ws.sockets.size === 0);
+    } finally {
+      await ws.close();
+    }
   });
 
   it('stop when the setting is cleared', async () => {
