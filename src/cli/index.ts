@@ -3,6 +3,7 @@ import { VERSION } from '../app.js';
 import { adminCommand } from './admin.js';
 import { agentCommand } from './agent.js';
 import { CliError } from './client.js';
+import { fedCommand } from './fed.js';
 import { caCommand, dnsCommand } from './ops.js';
 import { resolveCommand } from './resolve.js';
 import { serveCommand } from './serve.js';
@@ -18,6 +19,7 @@ program.addCommand(agentCommand());
 program.addCommand(resolveCommand());
 program.addCommand(dnsCommand());
 program.addCommand(caCommand());
+program.addCommand(fedCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -25,6 +25,12 @@ export const FedErrors = {
     503,
     () => 'this gateway has no AMSP identity yet (the CA cannot issue)',
   ),
+  badRelay: defineError(
+    'FED_ERR_BAD_RELAY',
+    401,
+    (why: string) => `the relay credential of the peer gateway is not valid: ${why}`,
+  ),
+  relayLoop: defineError('FED_ERR_RELAY_LOOP', 508, (why: string) => `the call would loop between gateways: ${why}`),
   tooManySubscriptions: defineError(
     'FED_ERR_TOO_MANY_SUBSCRIPTIONS',
     429,

@@ -77,6 +77,7 @@ export interface VerifiedSigner {
 /** Trust anchors (PEM roots) and a cache of verified chains. */
 export class TrustStore {
   private anchors = new Set<string>();
+  private texts: string[] = [];
   private readonly cache = new Map<string, VerifiedSigner & { notAfter: number }>();
   private loadedAt = 0;
 
@@ -99,6 +100,7 @@ export class TrustStore {
     for (const pem of texts)
       for (const b of pemBlocks(pem)) next.add(new X509Certificate(Buffer.from(b, 'base64')).fingerprint256);
     this.anchors = next;
+    this.texts = texts;
     this.loadedAt = this.now().getTime();
   }
 
@@ -111,6 +113,11 @@ export class TrustStore {
 
   get size(): number {
     return this.anchors.size;
+  }
+
+  /** The trust anchors as one PEM bundle (for TLS to peer gateways). */
+  pem(): string {
+    return this.texts.join('\n');
   }
 
   /** Verifies an x5c chain [leaf, issuing..., root] and returns the zone the leaf speaks for. */

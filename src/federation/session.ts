@@ -29,7 +29,17 @@ export class Session {
   readonly topics = new Set<string>();
   /** id -> what we last sent (path + record JWS), for incremental export. */
   readonly advertised = new Map<string, string>();
-  readonly stats = { messagesIn: 0, messagesOut: 0, envelopesOut: 0, bytesOut: 0 };
+  readonly stats = {
+    messagesIn: 0,
+    messagesOut: 0,
+    envelopesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    updatesIn: 0,
+    updatesOut: 0,
+    withdrawsIn: 0,
+    withdrawsOut: 0,
+  };
   private outbox: Message[] = [];
   private flushing: Promise<void> | undefined;
   private scheduled = false;
@@ -70,6 +80,9 @@ export class Session {
           await this.post(this.info.uri, batch);
           this.stats.messagesOut += batch.length;
           this.stats.envelopesOut++;
+          for (const m of batch)
+            if (m.type === 'UPDATE') this.stats.updatesOut++;
+            else if (m.type === 'WITHDRAW') this.stats.withdrawsOut++;
         } catch (e) {
           this.outbox = [];
           this.onSendError(this, e);

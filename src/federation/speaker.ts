@@ -20,6 +20,7 @@ import {
   type IdentityIssuer,
 } from './identity.js';
 import { recordOf } from './local.js';
+import { Relay } from './relay.js';
 import { hasLoop, normUri, validPath } from './path.js';
 import { validTopic, type ExportPolicy } from './policy.js';
 import { Rib, type BestChange } from './rib.js';
@@ -63,12 +64,15 @@ export class Federation {
   readonly stats = { loopsDropped: 0, badUpdates: 0, updatesIn: 0, withdrawsIn: 0 };
   readonly uri: string;
   readonly bootId = randomUUID();
+  /** The gateway's remote backends (next hops) and relayed callers. */
+  readonly relay: Relay;
   private identity: GatewayIdentity | undefined;
   private readonly trust: TrustStore;
   private readonly local = new Map<string, { record: AgentRecord; jws: string }>();
   private readonly nOut = new Map<string, number>();
   private readonly dialers: Dialer[];
-  private readonly wantedTopics = new Set<string>();
+  /** Level-1: the topics we subscribed at our Level-2s, with when each was last used. */
+  private readonly wantedTopics = new Map<string, number>();
   private readonly now: () => Date;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -80,6 +84,23 @@ export class Federation {
     this.log = d.log;
     this.trust = new TrustStore(d.config.peerCas, [d.ca.rootPem()], this.now);
     this.dialers = d.config.peers.map((url) => ({ url: normUri(url), next: 0, backoff: 250, busy: false }));
+    this.relay = new Relay({
+      uri: this.uri,
+      bootId: this.bootId,
+      now: () => this.t(),
+      sign: (p, chain) => signJws(this.requireIdentity(), p, chain),
+      verifyChained: (jws) => verifyChained(this.trust, jws),
+      session: (uri) => {
+        const s = this.sessions.get(normUri(uri));
+        return s && s.state === 'established' ? { key: s.info.key, sid: s.info.sid } : undefined;
+      },
+      route: (fqdn) => this.rib.byFqdn(fqdn),
+      // A Level-1 keeps what it calls: using a route refreshes a subscription to its name.
+      used: (fqdn) => {
+        if (this.role === 'l1') this.subscribe([fqdn]);
+      },
+      caPem: () => this.trust.pem(),
+    });
   }
 
   get role(): Role {
@@ -132,10 +153,12 @@ export class Federation {
       }),
     );
     this.sessions.clear();
+    await this.relay.close();
   }
 
   private tick(): void {
     const now = this.t();
+    if (this.role === 'l1') this.expireTopics(now);
     for (const s of [...this.sessions.values()]) {
       if (s.state !== 'established') continue;
       if (now - s.lastHeard > s.info.holdTimeMs) {
@@ -166,6 +189,22 @@ export class Federation {
           dl.busy = false;
         });
     }
+  }
+
+  /**
+   * Unused subscriptions expire: a topic no resolve or call used for five hold times is
+   * unsubscribed at the Level-2s, which then withdraw what matched only it.
+   */
+  private expireTopics(now: number): void {
+    const ttl = 5 * this.d.config.holdTimeMs;
+    const gone = [...this.wantedTopics].filter(([, at]) => now - at > ttl).map(([t]) => t);
+    if (gone.length === 0) return;
+    for (const t of gone) this.wantedTopics.delete(t);
+    this.log.info({ topics: gone.length }, 'AMSP subscriptions expired');
+    for (let i = 0; i < gone.length; i += 256)
+      for (const s of this.sessions.values())
+        if (s.state === 'established' && s.info.role === 'l2')
+          s.send({ type: 'UNSUBSCRIBE', topics: gone.slice(i, i + 256) });
   }
 
   private sessionDown(s: Session, how: 'inapplicable' | 'gone'): void {
@@ -226,8 +265,11 @@ export class Federation {
       },
     );
     if (old) {
-      if (old.info.sid === open.nonce) session.lastN = old.lastN;
-      for (const t of old.topics) session.topics.add(t);
+      // The same boot keeps its subscriptions; a restarted peer subscribes afresh.
+      if (old.info.sid === open.nonce) {
+        session.lastN = old.lastN;
+        for (const t of old.topics) session.topics.add(t);
+      }
       old.close();
       // A restarted peer: its old routes stay until its END_OF_RIB, but are not used.
       if (old.info.sid !== open.nonce) this.propagate(this.rib.peerDown(uri));
@@ -281,6 +323,7 @@ export class Federation {
     s.lastN = env.n;
     s.lastHeard = this.t();
     s.stats.messagesIn += env.messages.length;
+    s.stats.bytesIn += jws.length;
     for (const m of env.messages) {
       if (s.state !== 'established') break;
       await this.handle(s, m);
@@ -293,9 +336,11 @@ export class Federation {
       case 'KEEPALIVE':
         return;
       case 'UPDATE':
+        s.stats.updatesIn++;
         return this.onUpdate(s, m.path, m.record);
       case 'WITHDRAW': {
         this.stats.withdrawsIn++;
+        s.stats.withdrawsIn++;
         const c = this.rib.withdraw(s.uri, m.id);
         if (c) this.propagate([c]);
         return;
@@ -368,7 +413,8 @@ export class Federation {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
-      signal: AbortSignal.timeout(10_000),
+      // A loaded peer may take a while over a full table; only the hold time makes it "down".
+      signal: AbortSignal.timeout(Math.max(10_000, s?.info.holdTimeMs ?? 0)),
     });
     await res.arrayBuffer();
     if (!res.ok) throw new Error(`POST messages -> ${res.status}`);
@@ -429,7 +475,11 @@ export class Federation {
   private async fullSync(s: Session): Promise<void> {
     if (s.state !== 'established') return;
     s.advertised.clear();
-    if (this.role === 'l1' && this.wantedTopics.size) s.send({ type: 'SUBSCRIBE', topics: [...this.wantedTopics] });
+    if (this.role === 'l1' && this.wantedTopics.size)
+      s.send({
+        type: 'SUBSCRIBE',
+        topics: [...this.wantedTopics.keys()].slice(0, this.d.config.maxTopicsPerPeer ?? 256),
+      });
     this.exportAll(s);
     s.send({ type: 'END_OF_RIB' });
     await s.flush();
@@ -455,9 +505,11 @@ export class Federation {
   }
 
   subscribe(topics: readonly string[]): void {
+    const now = this.t();
+    for (const t of topics) if (this.wantedTopics.has(t)) this.wantedTopics.set(t, now);
     const fresh = topics.filter((t) => validTopic(t) && !this.wantedTopics.has(t)).slice(0, 64);
     if (fresh.length === 0) return;
-    for (const t of fresh) this.wantedTopics.add(t);
+    for (const t of fresh) this.wantedTopics.set(t, now);
     for (const s of this.sessions.values())
       if (s.state === 'established' && s.info.role === 'l2') s.send({ type: 'SUBSCRIBE', topics: fresh });
   }
@@ -479,6 +531,7 @@ export class Federation {
         .filter((r) => r.state === 'inapplicable')
         .map((r) => ({ id: r.record.id, fqdn: r.record.fqdn, peer: r.peer })),
       local: [...this.local.values()].map((l) => ({ id: l.record.id, fqdn: l.record.fqdn, nextHop: null })),
+      subscribed: [...this.wantedTopics.keys()],
       peers: [...this.sessions.values()].map((s) => ({
         uri: s.uri,
         role: s.info.role,
@@ -490,7 +543,7 @@ export class Federation {
         advertised: s.advertised.size,
         ...s.stats,
       })),
-      stats: { ...this.stats },
+      stats: { ...this.stats, ...this.relay.stats },
     };
   }
 }

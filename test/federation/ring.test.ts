@@ -40,7 +40,7 @@ describe('AMSP ring of three Level-2s', () => {
       const pem = await (await fetch(`${urls[i]}/v1/ca/certificate`)).text();
       writeFileSync(cas[i]!, pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)!.at(-1)!);
     }
-  });
+  }, 400_000);
 
   afterAll(async () => {
     for (const s of servers) await s.stop();
