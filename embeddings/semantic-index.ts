@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import type { Db } from '../src/store/index.js';
 import type { Embedder } from './embedder.js';
+import { insertPoint } from './hnsw.js';
 import { EMB_ERR_CLOSED, EMB_ERR_DIM_MISMATCH } from './errors.js';
 import { Bm25 } from './lexical.js';
 import { docParts, lexicalText, skillTags, type PartsMode } from './text.js';
@@ -536,16 +537,8 @@ export class SemanticIndex {
 
   private addPoint(v: Float32Array, agentId: string): number {
     const label = this.nextLabel++;
-    const arr = Array.from(v);
-    if (this.free > 0) {
-      this.hnsw.addPoint(arr, label, true);
-      this.free--;
-    } else {
-      if (this.hnsw.getCurrentCount() >= this.hnsw.getMaxElements()) {
-        this.hnsw.resizeIndex(Math.max(1024, this.hnsw.getMaxElements() * 2));
-      }
-      this.hnsw.addPoint(arr, label, false);
-    }
+    insertPoint(this.hnsw, v, label, this.free > 0);
+    if (this.free > 0) this.free--;
     this.labelOwner.set(label, agentId);
     return label;
   }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import hnswlib from 'hnswlib-node';
 import type { Embedder } from './embedder.js';
+import { insertPoint } from './hnsw.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -149,15 +150,8 @@ export class Vocabulary {
 
   private add(word: string, v: Float32Array): { label: number; refs: number } {
     const label = this.nextLabel++;
-    const arr = Array.from(v);
-    if (this.free > 0) {
-      this.hnsw.addPoint(arr, label, true);
-      this.free--;
-    } else {
-      if (this.hnsw.getCurrentCount() >= this.hnsw.getMaxElements())
-        this.hnsw.resizeIndex(this.hnsw.getMaxElements() * 2);
-      this.hnsw.addPoint(arr, label, false);
-    }
+    insertPoint(this.hnsw, v, label, this.free > 0);
+    if (this.free > 0) this.free--;
     const e = { label, refs: 0 };
     this.words.set(word, e);
     return e;
