@@ -250,23 +250,11 @@ export class Gateway {
         const r = remote.backend(t.detail.split(' ')[0] ?? '', undefined);
         if (r?.kind === 'remote') t = parseGatewayUrl(req.url ?? '', r.domain);
       }
-      if (!t.ok) {
-        throw t.code === 'GW_ERR_OUTSIDE_ZONE'
-          ? GatewayErrors.outsideZone(t.detail.split(' ')[0] ?? '', this.p.zone)
-          : t.code === 'GW_ERR_BAD_NAME'
-            ? GatewayErrors.badName(t.detail)
-            : GatewayErrors.badPath(t.detail);
-      }
+      if (!t.ok) throw routeError(t, this.p.zone);
       fqdn = t.fqdn;
       const relayed = remote !== undefined && remote.relayed(req);
       caller = relayed ? await remote.caller(req, fqdn) : await this.caller(req.headers.authorization, req.socket);
-      const protoHeader = req.headers['ans-protocol'];
-      let proto: Protocol | undefined;
-      if (protoHeader !== undefined) {
-        const v = String(protoHeader).toLowerCase();
-        if (!PROTOCOLS.has(v)) throw GatewayErrors.badHeader('ANS-Protocol');
-        proto = v as Protocol;
-      }
+      const proto = protocolOf(req);
       const b =
         this.p.backends.resolveActive(fqdn, proto) ??
         remote?.backend(fqdn, proto) ??
