@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RevocationReason } from '../ca/index.js';
+import type { IssueRequest, RevocationReason } from '../ca/index.js';
 import type { Db, Queryable, Statement } from '../src/store/index.js';
 import { recordChange } from '../src/events/index.js';
 import type { AgentCard } from './card.js';
@@ -15,10 +15,7 @@ import { compareSemver, incompatibilities, parseSemver } from './version.js';
 export interface CertificateIssuer {
   checkCsr(csrPem: string, fqdn: string): Promise<void>;
   /** Signs; `insert` stores the certificate and goes into the same statement as the agent's writes. */
-  prepare(req: { subjectId: string; fqdn: string; uri: string; csrPem: string }): {
-    certificate: IssuedCertificate;
-    insert: Statement;
-  };
+  prepare(req: IssueRequest): { certificate: IssuedCertificate; insert: Statement };
   /** The CA's client error for a store error raised by a prepared insert (a barred key), if it is one. */
   refusal(e: unknown): Error | undefined;
   /** A prepared certificate was committed. */
