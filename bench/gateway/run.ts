@@ -9,10 +9,11 @@
  *   npx tsx bench/gateway/run.ts [--duration 10] [--connections 50] [--stream-mb 1024] [--workers 2]
  *
  * `--workers N` also measures the gateway with N data-plane worker processes (settings.dataPlane).
+ * `--rate-limited` keeps the default per-caller rate limit (10k/s: part of the load gets 429s).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     'gateway-only': { type: 'boolean', default: false },
     profile: { type: 'string' },
     workers: { type: 'string', default: '2' },
+    'rate-limited': { type: 'boolean', default: false },
   },
 });
 const DURATION = Number(values.duration);
@@ -89,6 +91,14 @@ async function load(url: string, headers: Record<string, string> = {}, conns = C
   return { rps: res.requests.average, p50ms: res.latency.p50, p99ms: res.latency.p99, errors: res.errors + res.non2xx };
 }
 
+/** The gateway's answers by status so far (its own `ans_gateway_requests_total`). */
+async function statusCounts(base: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^ans_gateway_requests_total\{status="(\d+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
 function spawnLine(cmd: string, args: string[]): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -141,8 +151,9 @@ http {
   return { port, stop: () => proc.kill('SIGTERM') };
 }
 
-/** `ans serve` under --cpu-prof (NODE_OPTIONS may not carry it); the profile is written on exit. */
+/** With --profile DIR, `ans serve` runs under --cpu-prof (NODE_OPTIONS may not carry it); the profile is written on exit. */
 async function main(): Promise<void> {
+  emit('load_average', loadavg()[0]!, '1 min', { at: 'start' });
   const up = await spawnLine(process.execPath, [join(import.meta.dirname, 'upstream.mjs')]);
   const upPort = Number(up.line);
   const upUrl = `http://127.0.0.1:${upPort}`;
@@ -176,12 +187,24 @@ async function main(): Promise<void> {
     });
     const auth = { authorization: `Bearer ${token}` };
     const gwUrl = `${s.url}/gw/bench.agents.internal/`;
+    // One caller makes all the load: the default per-caller rate (600,000/min = 10k/s) would
+    // answer 429 to part of it and count those cheap refusals as throughput. The limiter still
+    // runs on every call; it just does not refuse.
+    if (!values['rate-limited'])
+      await api.put('/v1/gateway/settings', { ratePerMinute: 100_000_000, rateBurst: 1_000_000 }, s.adminToken);
     const check = await fetch(gwUrl, { headers: auth });
     if (check.status !== 200) throw new Error(`gateway answers ${check.status}: ${await check.text()}`);
 
     const results: Record<string, Load> = {};
     if (!values['gateway-only']) results['direct'] = await load(`${upUrl}/`);
     results['gateway'] = await load(gwUrl, auth);
+    const answers = await statusCounts(s.url);
+    emit(
+      'gateway.gateway.answers',
+      Object.values(answers).reduce((a, b) => a + b, 0),
+      'calls',
+      { byStatus: answers },
+    );
     // The same gateway with its data plane in worker processes on their own port.
     const planePort = await freePort();
     const workers = Number(values.workers);
@@ -307,6 +330,7 @@ async function main(): Promise<void> {
         `ans serve (exit ${String(s.proc.exitCode)}) last log lines:\n${s.logs.slice(-30).join('\n')}\n`,
       );
     throw e;
+    emit('load_average', loadavg()[0]!, '1 min', { at: 'end' });
   } finally {
     ngx?.stop();
     await s?.stop();
