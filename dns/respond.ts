@@ -20,6 +20,7 @@ import {
   parsePacket,
   scanQuery,
   EDNS_PAYLOAD,
+  OPCODE,
   RCODE,
   TYPE,
   CLASS_IN,
@@ -28,7 +29,7 @@ import {
   type Edns,
   type WireRR,
 } from './wire.js';
-import { agentRecords, toZoneRRs, Zone, type ApexConfig, type RecordOptions, type ZoneRR } from './zone.js';
+import { agentRecords, inZone, toZoneRRs, Zone, type ApexConfig, type RecordOptions, type ZoneRR } from './zone.js';
 
 export interface EngineConfig {
   apex: ApexConfig;
@@ -39,6 +40,9 @@ export interface EngineConfig {
 }
 
 const CACHE_MAX = 200_000;
+
+/** Told of a NOTIFY for a zone we are secondary for; true when it is accepted. */
+export type NotifyHandler = (zone: string, peer: string, keyName: string | null) => boolean;
 const nowSec = (): number => Math.floor(Date.now() / 1000);
 
 export class Engine {
@@ -50,6 +54,11 @@ export class Engine {
   private cache = new Map<string, Body>();
   private cacheVersion = -1;
   private cacheZone: Zone | null = null;
+  /** Zones we serve as a secondary (null: not transferred yet, or expired: SERVFAIL). */
+  private readonly secondaries = new Map<string, Zone | null>();
+  private secondaryGen = 0;
+  private cacheGen = 0;
+  onNotify: NotifyHandler | null = null;
 
   constructor(
     private readonly cfg: EngineConfig,
@@ -104,20 +113,43 @@ export class Engine {
     return to;
   }
 
+  /** Publishes (or withdraws, with null) a zone we are secondary for. */
+  setSecondary(apex: string, zone: Zone | null): void {
+    this.secondaries.set(apex, zone);
+    this.secondaryGen++;
+  }
+
   // ------------------------------------------------------------------------------------------
   // Answering
 
+  /** The zone a name falls in: ours, else the closest secondary zone above it. */
+  private zoneFor(name: string): Zone | null {
+    if (this.secondaries.size === 0 || inZone(name, this.zone.apex)) return this.zone;
+    let best: string | null = null;
+    for (const apex of this.secondaries.keys())
+      if (inZone(name, apex) && (best === null || apex.length > best.length)) best = apex;
+    return best === null ? this.zone : this.secondaries.get(best)!;
+  }
+
   private body(key: string, qtype: number, fullAny: boolean): Body {
-    const zone = this.zone;
-    if (this.cacheZone !== zone || this.cacheVersion !== zone.version || this.cache.size > CACHE_MAX) {
+    const own = this.zone;
+    if (
+      this.cacheZone !== own ||
+      this.cacheVersion !== own.version ||
+      this.cacheGen !== this.secondaryGen ||
+      this.cache.size > CACHE_MAX
+    ) {
       this.cache = new Map();
-      this.cacheZone = zone;
-      this.cacheVersion = zone.version;
+      this.cacheZone = own;
+      this.cacheVersion = own.version;
+      this.cacheGen = this.secondaryGen;
     }
     const ck = fullAny ? `${key}\u0001${qtype}` : `${key}${qtype}`;
     let b = this.cache.get(ck);
     if (b) return b;
     const name = keyToName(key);
+    const zone = this.zoneFor(name);
+    if (!zone) return errorBody(RCODE.SERVFAIL);
     const la = lookup(zone, name, qtype, fullAny);
     switch (la.result) {
       case 'REFUSED':
@@ -192,7 +224,8 @@ export class Engine {
       }
     }
     const opcode = (flags >>> 11) & 0x0f;
-    if (opcode !== 0) return headerOnly(RCODE.NOTIMP, question);
+    if (opcode !== OPCODE.QUERY && !(opcode === OPCODE.NOTIFY && this.onNotify))
+      return headerOnly(RCODE.NOTIMP, question);
     if (p.errors.length > 0 || p.header.qdcount !== 1 || p.questions.length !== 1) return headerOnly(RCODE.FORMERR);
     const opts = p.additionals.filter((r) => r.type === TYPE.OPT);
     if (opts.length > 1 || (opts[0] && opts[0].name !== '')) return headerOnly(RCODE.FORMERR, question);
@@ -220,6 +253,13 @@ export class Engine {
     const q = p.questions[0]!;
     const qname = q.name.toLowerCase().replace(/\.$/, '');
     const qtype = q.type;
+
+    if (opcode === OPCODE.NOTIFY) {
+      const ok = qtype === TYPE.SOA && this.onNotify!(qname, peer, signer ? signer.key.name : null);
+      if (!ok) this.log.warn({ peer, zone: qname }, 'dns: NOTIFY refused');
+      const ack: Body = ok ? { ...errorBody(RCODE.NOERROR), aa: true } : errorBody(RCODE.REFUSED);
+      return sign([assemble(question, id, flags, 0, question.length, ack, edns, 65535)]);
+    }
 
     if (qtype === TYPE.AXFR || qtype === TYPE.IXFR) {
       if (qtype === TYPE.AXFR && !tcp) return sign(headerOnly(RCODE.FORMERR, question, edns));

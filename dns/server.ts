@@ -14,6 +14,7 @@ import { DNS_ERR_BAD_OPTION, DNS_ERR_WORKER_FAILED } from './errors.js';
 import { renderMasterFile } from './masterfile.js';
 import { Notifier, parseTarget } from './notify.js';
 import { Engine, type EngineConfig } from './respond.js';
+import { Secondary } from './secondary.js';
 import { toSerial } from './serial.js';
 import { serveTcp, serveUdp, type TcpLimits } from './transport.js';
 import type { DnsLogger, DnsOptions, ZoneAgent } from './types.js';
@@ -142,6 +143,7 @@ export class DnsServer {
   private readonly acks = new Map<Worker, number>();
   private readonly greeted = new Set<Worker>();
   private pendingNotify: { op: number; serial: number } | null = null;
+  private readonly secondaries: Secondary[];
 
   constructor(opts: DnsOptions) {
     this.opts = opts;
@@ -154,6 +156,21 @@ export class DnsServer {
       : null;
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)
       throw DNS_ERR_BAD_OPTION(`port ${opts.port}`);
+    const specs = opts.secondaries ?? [];
+    if (specs.length && (opts.workers ?? 0) > 1) throw DNS_ERR_BAD_OPTION('secondary zones need workers <= 1');
+    this.secondaries = specs.map(
+      (s) => new Secondary(s, this.engine.keyring, (apex, zone) => this.engine.setSecondary(apex, zone), this.log),
+    );
+    for (const s of this.secondaries)
+      if (s.apex === this.cfg.apex.zone) throw DNS_ERR_BAD_OPTION(`secondary ${s.apex} is our own zone`);
+    if (this.secondaries.length)
+      this.engine.onNotify = (zone, peer, key) =>
+        this.secondaries.find((s) => s.apex === zone)?.notified(peer, key) ?? false;
+  }
+
+  /** Serial of each secondary zone (null while it has none). */
+  get secondarySerials(): Record<string, number | null> {
+    return Object.fromEntries(this.secondaries.map((s) => [s.apex, s.serial]));
   }
 
   get serial(): number {
@@ -228,6 +245,7 @@ export class DnsServer {
       this.started = true;
       this.log.info({ host, port: tcpPort, zone: this.cfg.apex.zone }, 'dns: listening (udp+tcp)');
       this.maybeNotify();
+      for (const s of this.secondaries) s.start();
       return { udpPort, tcpPort: tcpPort };
     }
     if (!cluster.isPrimary) throw DNS_ERR_WORKER_FAILED('workers can only be started from a primary process');
@@ -291,6 +309,7 @@ export class DnsServer {
     this.stopping = true;
     this.started = false;
     this.notifier?.close();
+    for (const s of this.secondaries) s.stop();
     this.closeConns?.();
     const waits: Promise<void>[] = [];
     if (this.udp) {

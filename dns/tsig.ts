@@ -213,3 +213,63 @@ export function appendTsigError(
 ): Buffer {
   return appendTsig(msg, keyName, tsigRdata(nowSec, Buffer.alloc(0), originalId, error));
 }
+
+/**
+ * Checks the TSIG of each message of one response in order, as a secondary receives a transfer
+ * (RFC 8945 5.3.1): the first and last messages must be signed; unsigned messages in between
+ * are covered by the next signed one. `check` throws on a missing or bad signature.
+ */
+export class ResponseVerifier {
+  private prior: Buffer;
+  private unsigned: Buffer[] = [];
+  private signedCount = 0;
+
+  constructor(
+    private readonly key: Key,
+    requestMac: Buffer,
+  ) {
+    this.prior = requestMac;
+  }
+
+  /** True once the latest message was signed (a transfer may only end on a signed message). */
+  get complete(): boolean {
+    return this.unsigned.length === 0 && this.signedCount > 0;
+  }
+
+  check(msg: Buffer, nowSec: number): void {
+    const rec = findTsig(msg);
+    if (rec === 'malformed') throw new Error('malformed TSIG record');
+    if (!rec) {
+      if (this.signedCount === 0) throw new Error('the first response message is not TSIG-signed');
+      if (this.unsigned.length >= 99) throw new Error('more than 99 unsigned messages in a row');
+      this.unsigned.push(msg);
+      return;
+    }
+    if (rec.keyName !== this.key.name || rec.algorithm !== ALG) throw new Error(`signed with key ${rec.keyName}`);
+    if (rec.error !== TSIG_ERR.NOERROR) throw new Error(`TSIG error ${rec.error} from the server`);
+    const stripped = Buffer.from(msg.subarray(0, rec.offset));
+    stripped.writeUInt16BE(rec.originalId, 0);
+    stripped.writeUInt16BE(stripped.readUInt16BE(10) - 1, 10);
+    const h = createHmac('sha256', this.key.secret);
+    if (this.prior.length) h.update(u16(this.prior.length)).update(this.prior);
+    for (const m of this.unsigned) h.update(m);
+    h.update(stripped);
+    if (this.signedCount === 0) h.update(variables(rec.keyName, rec.timeSigned, rec.fudge, rec.error, rec.other));
+    else h.update(Buffer.concat([time48(rec.timeSigned), u16(rec.fudge)]));
+    const expect = h.digest();
+    if (rec.mac.length < 16 || !timingSafeEqual(expect.subarray(0, rec.mac.length), rec.mac))
+      throw new Error('TSIG signature of the response does not verify');
+    if (Math.abs(nowSec - rec.timeSigned) > rec.fudge) throw new Error('TSIG time of the response is off');
+    this.prior = Buffer.from(rec.mac);
+    this.unsigned = [];
+    this.signedCount++;
+  }
+}
+
+/** Signs a request (a query or NOTIFY we send); returns it with the MAC its response must chain to. */
+export function signRequest(msg: Buffer, key: Key, nowSec: number): { msg: Buffer; mac: Buffer } {
+  const signed = signMessages([msg], key, Buffer.alloc(0), nowSec)[0]!;
+  const rec = findTsig(signed);
+  if (!rec || rec === 'malformed') throw new Error('could not sign the request');
+  return { msg: signed, mac: Buffer.from(rec.mac) };
+}

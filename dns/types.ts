@@ -42,4 +42,14 @@ export interface DnsOptions {
   tcpIdleMs?: number;
   /** TCP: most concurrent connections (default 1000); older idle ones are closed to make room. */
   tcpMaxConnections?: number;
+  /** Other servers' zones we serve as a secondary (single process only). */
+  secondaries?: SecondarySpec[];
+}
+
+export interface SecondarySpec {
+  zone: string;
+  /** `IP:PORT` of the primary: transfers go there; NOTIFY is accepted from that IP. */
+  primary: string;
+  /** Name of one of `tsigKeys`: transfers and NOTIFYs must then be signed with it. */
+  key?: string;
 }

@@ -294,11 +294,19 @@ const scratch = new ByteWriter(65536);
  * returns it with each record's [offset, length].
  */
 export function encodeRRs(rrs: readonly RR[]): { buf: Buffer; spans: number[] } {
+  return encodeResources(rrs.map(toD2));
+}
+
+/**
+ * Records as dns2 decoded them (a zone transfer from a primary), re-encoded uncompressed the same
+ * way; types dns2 has no codec for keep their raw RDATA (RFC 3597).
+ */
+export function encodeResources(rs: readonly D2Resource[]): { buf: Buffer; spans: number[] } {
   scratch.reset();
   const spans: number[] = [];
-  for (const rr of rrs) {
+  for (const r of rs) {
     const start = scratch.byteLength();
-    Packet.Resource.encode(toD2(rr), scratch);
+    Packet.Resource.encode(r, scratch);
     spans.push(start, scratch.byteLength() - start);
   }
   return { buf: scratch.copyTo(arena), spans };

@@ -3,7 +3,7 @@
  * live in. Pure data: no sockets, no packets beyond each record's own wire form.
  */
 import { isIP } from 'node:net';
-import { encodeRRs, nameWireLength, type RR, type WireRR, TYPE } from './wire.js';
+import { encodeResources, encodeRRs, nameWireLength, type D2Resource, type RR, type WireRR, TYPE } from './wire.js';
 import type { ZoneAgent } from './types.js';
 
 /** A record in the zone in wire form (computed once); SRV records keep their target for glue. */
@@ -82,17 +82,33 @@ export function rrText(rr: RR): string {
 
 /** Encodes records (one shared buffer) into zone records. */
 export function toZoneRRs(rrs: readonly RR[]): ZoneRR[] {
-  const { buf, spans } = encodeRRs(rrs);
+  return zoneRRs(rrs, encodeRRs(rrs));
+}
+
+/** Records a primary sent us (decoded by dns2), as zone records under lower-cased names. */
+export function transferredRRs(rs: readonly D2Resource[]): ZoneRR[] {
+  const named = rs.map((r) => ({
+    name: normalizeName(r.name),
+    type: r.type,
+    ...(r.type === TYPE.SRV && typeof r['target'] === 'string' ? { target: normalizeName(r['target']) } : {}),
+  }));
+  return zoneRRs(named, encodeResources(rs));
+}
+
+function zoneRRs(
+  rrs: readonly { name: string; type: number; target?: string }[],
+  enc: { buf: Buffer; spans: number[] },
+): ZoneRR[] {
   return rrs.map((rr, i) => {
     const z: ZoneRR = {
       name: rr.name,
       type: rr.type,
-      buf,
-      off: spans[2 * i]!,
-      len: spans[2 * i + 1]!,
+      buf: enc.buf,
+      off: enc.spans[2 * i]!,
+      len: enc.spans[2 * i + 1]!,
       ownerLen: nameWireLength(rr.name),
     };
-    if (rr.type === TYPE.SRV) z.target = rr.target;
+    if (rr.type === TYPE.SRV && 'target' in rr) z.target = rr.target;
     return z;
   });
 }
@@ -264,11 +280,12 @@ export class Zone {
   /** bumps on every change; caches of encoded answers compare against it */
   version = 0;
 
-  constructor(cfg: ApexConfig, serial: number) {
+  /** @param records a transferred zone's records, SOA first, instead of our own apex records */
+  constructor(cfg: ApexConfig, serial: number, records?: ZoneRR[]) {
     this.cfg = cfg;
     this.apex = cfg.zone;
     this._serial = serial;
-    const apexRRs = toZoneRRs(apexRecords(cfg, serial));
+    const apexRRs = records ?? toZoneRRs(apexRecords(cfg, serial));
     this.soaRR = apexRRs[0]!;
     this.setOwner('', apexRRs);
   }

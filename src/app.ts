@@ -179,6 +179,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     notify: [...config.notify],
     transferAcl: [...config.transferAcl],
     tsigKeys: config.tsigKeys.map((k) => ({ ...k })),
+    soa: { ...config.soa },
+    secondaries: config.secondaries.map((x) => ({ ...x })),
     workers: config.dnsWorkers,
     log: log.child({ component: 'dns' }),
   });

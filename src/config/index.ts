@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { parseSecondary } from '../../dns/index.js';
 
 /** The one typed, validated configuration of `ans serve`. Built from flags > ANS_* env > defaults. */
 export interface Config {
@@ -33,6 +34,14 @@ export interface Config {
   readonly peerCas: readonly string[];
   readonly holdTimeMs: number;
   readonly keepaliveMs: number;
+  /** What we send peers (send-filter, redaction) and how fast peers may subscribe. */
+  readonly exportPolicy: ExportFlags;
+  readonly maxSubscriptions: number;
+  readonly subscriptionsPerMinute: number;
+  /** Peers' zones served as a DNS secondary (`ZONE@IP:PORT[:TSIGKEY]`). */
+  readonly secondaries: readonly { zone: string; primary: string; key?: string }[];
+  /** SOA timers of our zone (seconds), which our secondaries follow. */
+  readonly soa: { readonly refresh: number; readonly retry: number; readonly expire: number };
   /** Gateway start-up settings; values stored with `PUT /v1/gateway/settings` take precedence. */
   readonly gateway: GatewayFlags;
 }
@@ -47,6 +56,15 @@ export interface GatewayFlags {
   readonly bodyLimit: number;
   readonly ratePerMinute: number;
   readonly rateBurst: number;
+}
+
+/** Federation export policy flags (docs/amsp.md section 5). */
+export interface ExportFlags {
+  readonly allowDomains: readonly string[];
+  readonly denyDomains: readonly string[];
+  readonly allowTags: readonly string[];
+  readonly denyTags: readonly string[];
+  readonly redact: readonly ('description' | 'skills' | 'embedding')[];
 }
 
 /** Flag -> gateway setting, with the range the settings API accepts. */
@@ -149,6 +167,62 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   },
   { flag: 'hold-time', arg: 'SECONDS', help: 'AMSP hold time: a peer silent this long is down', default: '90' },
   { flag: 'keepalive', arg: 'SECONDS', help: 'AMSP keepalive interval', default: '30' },
+  {
+    flag: 'export-allow-domain',
+    arg: 'ZONE',
+    help: 'AMSP send-filter: only records of these domains go to peers (repeatable; *.suffix allowed)',
+    repeatable: true,
+  },
+  {
+    flag: 'export-deny-domain',
+    arg: 'ZONE',
+    help: 'AMSP send-filter: records of this domain never go to peers (repeatable; deny wins)',
+    repeatable: true,
+  },
+  {
+    flag: 'export-allow-tag',
+    arg: 'TAG',
+    help: 'AMSP send-filter: only records with one of these skill tags go to peers (repeatable)',
+    repeatable: true,
+  },
+  {
+    flag: 'export-deny-tag',
+    arg: 'TAG',
+    help: 'AMSP send-filter: records with this skill tag never go to peers (repeatable)',
+    repeatable: true,
+  },
+  {
+    flag: 'export-redact',
+    arg: 'FIELD',
+    help: 'leave out of our records sent to peers: description | skills | embedding (repeatable)',
+    repeatable: true,
+  },
+  { flag: 'max-subscriptions', arg: 'N', help: 'AMSP: most subscription topics per peer', default: '256' },
+  {
+    flag: 'subscription-rate',
+    arg: 'N',
+    help: 'AMSP: subscription topics a peer may add per minute (more: RATE_LIMITED)',
+    default: '600',
+  },
+  {
+    flag: 'secondary',
+    arg: 'ZONE@IP:PORT[:KEY]',
+    help: "serve a peer's zone as a DNS secondary from its primary, TSIG key KEY (repeatable)",
+    repeatable: true,
+  },
+  {
+    flag: 'soa-refresh',
+    arg: 'SECONDS',
+    help: 'SOA refresh of our zone (secondaries poll this often)',
+    default: '300',
+  },
+  { flag: 'soa-retry', arg: 'SECONDS', help: 'SOA retry of our zone', default: '60' },
+  {
+    flag: 'soa-expire',
+    arg: 'SECONDS',
+    help: 'SOA expire: secondaries drop our zone after this long without the primary',
+    default: '1209600',
+  },
   // Gateway start-up settings (a value stored with PUT /v1/gateway/settings wins over these).
   { flag: 'gateway-connect-timeout-ms', arg: 'MS', help: 'gateway: connect to an agent within', default: '5000' },
   {
@@ -294,6 +368,46 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
   const holdTimeMs = int('hold-time', get('hold-time'), 3, 3600) * 1000;
   const keepaliveMs = int('keepalive', get('keepalive'), 1, 1200) * 1000;
   if (keepaliveMs * 3 > holdTimeMs) throw new ConfigError('--keepalive must be at most a third of --hold-time');
+  const redactable = ['description', 'skills', 'embedding'] as const;
+  const redact = list('export-redact').map((f) => {
+    if (!(redactable as readonly string[]).includes(f))
+      throw new ConfigError(`--export-redact must be one of ${redactable.join(', ')}, got '${f}'`);
+    return f as (typeof redactable)[number];
+  });
+  const domainFlag = (flag: string) =>
+    list(flag).map((d) => {
+      const z = d.toLowerCase().replace(/\.$/, '');
+      if (!/^(\*|(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*)$/.test(z))
+        throw new ConfigError(`--${flag} must be a zone, got '${d}'`);
+      return z;
+    });
+  const exportPolicy: ExportFlags = {
+    allowDomains: domainFlag('export-allow-domain'),
+    denyDomains: domainFlag('export-deny-domain'),
+    allowTags: list('export-allow-tag'),
+    denyTags: list('export-deny-tag'),
+    redact,
+  };
+  const secondaries = list('secondary').map((spec) => {
+    let s: { zone: string; primary: string; key?: string };
+    try {
+      s = parseSecondary(spec);
+    } catch (e) {
+      throw new ConfigError(`--secondary: ${(e as Error).message}`);
+    }
+    if (s.key !== undefined && !tsigKeys.some((k) => k.name === s.key))
+      throw new ConfigError(`--secondary ${s.zone}: TSIG key '${s.key}' is not given with --tsig-key`);
+    if (s.zone === zone.replace(/\.$/, '').toLowerCase())
+      throw new ConfigError(`--secondary ${s.zone} is our own --zone`);
+    return s;
+  });
+  const dnsWorkers = int('dns-workers', get('dns-workers'), 0, 64);
+  if (secondaries.length && dnsWorkers > 1) throw new ConfigError('--secondary needs --dns-workers 0 or 1');
+  const soa = {
+    refresh: int('soa-refresh', get('soa-refresh'), 1, 2_147_483_647),
+    retry: int('soa-retry', get('soa-retry'), 1, 2_147_483_647),
+    expire: int('soa-expire', get('soa-expire'), 1, 2_147_483_647),
+  };
   const gateway = Object.fromEntries(
     GATEWAY_FLAGS.map((g) => [g.key, int(g.flag, get(g.flag), g.min, g.max)]),
   ) as unknown as GatewayFlags;
@@ -311,7 +425,7 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     caPassphrase: str(get('ca-passphrase')),
     embedder,
     modelDir,
-    dnsWorkers: int('dns-workers', get('dns-workers'), 0, 64),
+    dnsWorkers,
     notify: list('notify'),
     transferAcl: list('transfer-acl'),
     tsigKeys,
@@ -327,6 +441,11 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     peerCas: list('peer-ca').map((f) => resolve(f)),
     holdTimeMs,
     keepaliveMs,
+    exportPolicy,
+    maxSubscriptions: int('max-subscriptions', get('max-subscriptions'), 1, 100_000),
+    subscriptionsPerMinute: int('subscription-rate', get('subscription-rate'), 1, 1_000_000),
+    secondaries,
+    soa,
     gateway,
   };
 }

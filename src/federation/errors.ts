@@ -36,4 +36,9 @@ export const FedErrors = {
     429,
     (max: number) => `subscription limit reached (${max} topics per peer)`,
   ),
+  subscriptionRate: defineError(
+    'FED_ERR_SUBSCRIPTION_RATE',
+    429,
+    (perMinute: number) => `subscribing too fast (at most ${perMinute} topics a minute per peer)`,
+  ),
 } as const;

@@ -20,6 +20,26 @@ export interface SessionInfo {
 
 export type Poster = (uri: string, messages: Message[]) => Promise<void>;
 
+/** Token bucket for the topics a peer subscribes: `perMinute` a minute, bursts up to a minute's worth. */
+export class TopicBudget {
+  private tokens: number;
+  private at: number;
+  constructor(
+    readonly perMinute: number,
+    now: number,
+  ) {
+    this.tokens = perMinute;
+    this.at = now;
+  }
+  take(n: number, now: number): boolean {
+    this.tokens = Math.min(this.perMinute, this.tokens + ((now - this.at) * this.perMinute) / 60_000);
+    this.at = now;
+    if (n > this.tokens) return false;
+    this.tokens -= n;
+    return true;
+  }
+}
+
 export class Session {
   state: SessionState = 'established';
   lastHeard: number;
@@ -27,6 +47,8 @@ export class Session {
   /** Highest envelope counter accepted from the peer (replay guard). */
   lastN = 0;
   readonly topics = new Set<string>();
+  /** How fast the peer may add topics (carried over a re-OPEN of the same boot). */
+  subscribeBudget: TopicBudget;
   /** id -> what we last sent (path + record JWS), for incremental export. */
   readonly advertised = new Map<string, string>();
   readonly stats = {
@@ -47,11 +69,13 @@ export class Session {
   constructor(
     public info: SessionInfo,
     now: number,
+    topicsPerMinute: number,
     private readonly post: Poster,
     private readonly onSendError: (s: Session, e: unknown) => void,
     private readonly batchMax = 500,
   ) {
     this.lastHeard = now;
+    this.subscribeBudget = new TopicBudget(topicsPerMinute, now);
   }
 
   get uri(): string {

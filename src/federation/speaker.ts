@@ -38,8 +38,11 @@ export interface FederationConfig {
   peerCas: readonly string[]; // PEM files of trusted roots
   holdTimeMs: number;
   keepaliveMs: number;
-  policy?: ExportPolicy;
-  maxTopicsPerPeer?: number;
+  exportPolicy?: ExportPolicy;
+  /** Most topics one peer may hold (default 256). */
+  maxSubscriptions?: number;
+  /** Topics one peer may add per minute (default 600); more are refused with RATE_LIMITED. */
+  subscriptionsPerMinute?: number;
 }
 
 export interface FederationDeps {
@@ -255,6 +258,7 @@ export class Federation {
     const session = new Session(
       { uri, zone: signer.zone, role: open.role, key: signer.publicKey, sid: open.nonce, holdTimeMs },
       this.t(),
+      this.d.config.subscriptionsPerMinute ?? 600,
       (u, m) => this.post(u, m),
       (s, e) => {
         this.log.warn(
@@ -268,6 +272,7 @@ export class Federation {
       // The same boot keeps its subscriptions; a restarted peer subscribes afresh.
       if (old.info.sid === open.nonce) {
         session.lastN = old.lastN;
+        session.subscribeBudget = old.subscribeBudget;
         for (const t of old.topics) session.topics.add(t);
       }
       old.close();
@@ -349,11 +354,20 @@ export class Federation {
         this.propagate(this.rib.purgeInapplicable(s.uri));
         return;
       case 'SUBSCRIBE': {
-        const max = this.d.config.maxTopicsPerPeer ?? 256;
+        const max = this.d.config.maxSubscriptions ?? 256;
         const fresh = m.topics.filter((t) => validTopic(t) && !s.topics.has(t));
         if (s.topics.size + fresh.length > max) {
           this.log.warn({ peer: s.uri, topics: s.topics.size + fresh.length }, 'AMSP subscription limit reached');
           s.send({ type: 'NOTIFICATION', code: 'RATE_LIMITED', reason: FedErrors.tooManySubscriptions(max).message });
+          return;
+        }
+        if (!s.subscribeBudget.take(fresh.length, this.t())) {
+          this.log.warn({ peer: s.uri, topics: fresh.length }, 'AMSP subscription rate exceeded');
+          s.send({
+            type: 'NOTIFICATION',
+            code: 'RATE_LIMITED',
+            reason: FedErrors.subscriptionRate(s.subscribeBudget.perMinute).message,
+          });
           return;
         }
         for (const t of fresh) s.topics.add(t);
@@ -421,7 +435,7 @@ export class Federation {
   }
 
   private async signLocal(a: AgentRow): Promise<void> {
-    const record = recordOf(a, this.uri, this.d.config.policy?.redact ?? []);
+    const record = recordOf(a, this.uri, this.d.config.exportPolicy?.redact ?? []);
     this.local.set(a.id, { record, jws: await signJws(this.requireIdentity(), record, true) });
   }
 
@@ -435,7 +449,7 @@ export class Federation {
   private exportOne(s: Session, id: string): void {
     const self = { uri: this.uri, role: this.role };
     const target = { uri: s.uri, role: s.info.role, topics: s.topics };
-    const policy = this.d.config.policy ?? {};
+    const policy = this.d.config.exportPolicy ?? {};
     let path: string[] | null = null;
     let jws = '';
     const mine = this.local.get(id);
@@ -478,7 +492,7 @@ export class Federation {
     if (this.role === 'l1' && this.wantedTopics.size)
       s.send({
         type: 'SUBSCRIBE',
-        topics: [...this.wantedTopics.keys()].slice(0, this.d.config.maxTopicsPerPeer ?? 256),
+        topics: [...this.wantedTopics.keys()].slice(0, this.d.config.maxSubscriptions ?? 256),
       });
     this.exportAll(s);
     s.send({ type: 'END_OF_RIB' });

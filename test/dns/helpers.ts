@@ -159,3 +159,12 @@ export const flags = (b: Buffer) => ({
   tc: !!(b[2]! & 0x02),
   rd: !!(b[2]! & 0x01),
 });
+
+/** The records of dig's ANSWER SECTION (empty when there is none). */
+export function answerLines(digOutput: string): string[] {
+  const m = /;; ANSWER SECTION:\n([\s\S]*?)(?:\n\n|$)/.exec(digOutput);
+  return m ? m[1]!.split('\n').filter((l) => l.trim()) : [];
+}
+
+/** dig's status (NOERROR, NXDOMAIN, SERVFAIL, ...). */
+export const digStatus = (digOutput: string): string | undefined => /status: ([A-Z]+)/.exec(digOutput)?.[1];

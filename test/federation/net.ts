@@ -24,8 +24,8 @@ export interface Net {
   servers: RunningServer[];
   cas: string[];
   args(i: number): string[];
-  /** Starts node i again (same port, same data dir) after a stop or kill. */
-  restart(i: number): Promise<RunningServer>;
+  /** Starts node i again (same port, same data dir) after a stop or kill; `more` flags win. */
+  restart(i: number, more?: string[]): Promise<RunningServer>;
   stop(): Promise<void>;
 }
 
@@ -90,8 +90,8 @@ export async function startNet(nodes: Node[], extra: (i: number) => string[] = (
     servers,
     cas,
     args,
-    async restart(i) {
-      const s = await startServer({ dataDir: dataDirs[i]!, args: args(i) });
+    async restart(i, more = []) {
+      const s = await startServer({ dataDir: dataDirs[i]!, args: [...args(i), ...more] });
       servers[i] = s;
       process.once('exit', () => s.proc.kill('SIGKILL'));
       return s;
