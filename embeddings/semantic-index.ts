@@ -9,7 +9,7 @@ import { EMB_ERR_CLOSED, EMB_ERR_DIM_MISMATCH } from './errors.js';
 import { Bm25 } from './lexical.js';
 import { docParts, lexicalText, skillTags, type PartsMode } from './text.js';
 import type { AgentDoc, SearchFilter, SearchHit } from './types.js';
-import { MIN_VOCABULARY, Vocabulary } from './vocabulary.js';
+import { MIN_VOCABULARY, Vocabulary, type QueryWords } from './vocabulary.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -47,10 +47,30 @@ export interface RankingOptions {
   coverage: number;
   /** The vocabulary test applies only once the registry has this many distinct words. */
   coverageMinWords: number;
+  /**
+   * A query under the coverage threshold is still answered when its top z reaches this
+   * (Infinity: coverage alone decides). Low coverage AND a weak sentence match = out of scope.
+   */
+  coverageUnlessZ: number;
+  /**
+   * Word alignment (late interaction, vocabulary.ts `alignment`): weight of its z-score over the
+   * top `alignCandidates` candidates; 0 = off. Needs the vocabulary (coverage on).
+   */
+  wAlign: number;
+  /**
+   * How alignment joins the sentence score, both standardised over the candidates: 'max' =
+   * max(z sentence, wAlign * z alignment) (CombMAX: a candidate that either view ranks high
+   * rises), 'sum' = z sentence + wAlign * z alignment.
+   */
+  alignFusion: 'max' | 'sum';
+  alignCandidates: number;
 }
 
-/** Chosen by 5-fold cross-validation on the dev set (bench/resolve-quality; README "Quality"). */
-const COVERAGE_DEFAULT = 0.828;
+/**
+ * Chosen by 5-fold cross-validation on the dev set (bench/resolve-quality, objective 'target':
+ * the lowest threshold that refuses 60% of the training folds' out-of-scope queries; README "Quality").
+ */
+const COVERAGE_DEFAULT = 0.809;
 
 export const DEFAULT_RANKING: RankingOptions = {
   parts: 'card+description',
@@ -63,6 +83,10 @@ export const DEFAULT_RANKING: RankingOptions = {
   temperature: 0.5,
   coverage: COVERAGE_DEFAULT,
   coverageMinWords: MIN_VOCABULARY,
+  coverageUnlessZ: Infinity,
+  wAlign: 0.5,
+  alignFusion: 'max',
+  alignCandidates: 20,
 };
 
 export interface SemanticIndexOptions {
@@ -311,7 +335,7 @@ export class SemanticIndex {
     const r = this.ranking;
     // Out of scope: the query's words are not the registry's (coverage is only computed once the
     // registry has coverageMinWords words: three cards have too few to judge a query by).
-    if (coverage !== undefined && coverage < r.coverage) {
+    if (coverage !== undefined && coverage < r.coverage && ranked[0]!.z < r.coverageUnlessZ) {
       return { hits: [], reason: 'the query is about things no registered agent describes' };
     }
     if (ranked[0]!.z < r.threshold) {
@@ -338,9 +362,11 @@ export class SemanticIndex {
     if (this.agents.size === 0) return { ranked: [], reason: 'no agents are indexed' };
     const r = this.ranking;
     // The query's words go to the embedder alongside the query itself (both interactive).
-    const coverageP = this.vocab && this.vocab.size >= r.coverageMinWords ? this.vocab.coverage(text) : undefined;
+    const wordsP =
+      this.vocab && (r.wAlign > 0 || this.vocab.size >= r.coverageMinWords) ? this.vocab.analyse(text) : undefined;
     const [qv] = await this.embedder.embed([r.lowercase ? text.toLowerCase() : text]);
-    const coverage = await coverageP;
+    const words = await wordsP;
+    const coverage = this.vocab && this.vocab.size >= r.coverageMinWords ? words?.coverage : undefined;
     const q = qv!;
     const { mu, sd } = this.backgroundStats(q);
 
@@ -375,6 +401,7 @@ export class SemanticIndex {
       scored.forEach((s, i) => (s.z += r.wLexical * ((vals[i]! - m) / v)));
     }
     scored.sort((a, b) => b.z - a.z);
+    if (words && r.wAlign > 0) this.align(scored, words);
     return coverage === undefined ? { ranked: scored } : { ranked: scored, coverage };
   }
 
@@ -457,6 +484,28 @@ export class SemanticIndex {
       sum += s;
     }
     return (max + r.wMean * (sum / parts.length)) / (1 + r.wMean);
+  }
+
+  /**
+   * Re-ranks the top candidates (sorted, in place) by sentence score fused with word alignment,
+   * both standardised over those candidates. The fused key is mapped back onto the sentence z
+   * scale (mean + sd * key), so a candidate the sentence score already ranks keeps its z and the
+   * calibration still applies; the key is never below a candidate's own sentence z, so the
+   * re-ranked head stays above the rest.
+   */
+  private align(scored: { id: string; z: number }[], words: QueryWords): void {
+    const r = this.ranking;
+    const head = scored.slice(0, Math.min(scored.length, r.alignCandidates));
+    if (head.length < 3) return;
+    const al = words.alignment(head.map((s) => s.id));
+    const zs = standardise(head.map((s) => s.z));
+    const za = standardise(head.map((s) => al.get(s.id) ?? 0));
+    head.forEach((s, i) => {
+      const key = r.alignFusion === 'max' ? Math.max(zs.z[i]!, r.wAlign * za.z[i]!) : zs.z[i]! + r.wAlign * za.z[i]!;
+      s.z = zs.mean + zs.sd * key;
+    });
+    head.sort((a, b) => b.z - a.z);
+    scored.splice(0, head.length, ...head);
   }
 
   private serial(id: string, fn: () => Promise<void>): Promise<void> {
@@ -621,6 +670,13 @@ function dotF(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
+}
+
+/** z-scores of `xs` with the mean and spread they were taken with (spread 1 when flat). */
+function standardise(xs: number[]): { z: number[]; mean: number; sd: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length) || 1;
+  return { z: xs.map((x) => (x - mean) / sd), mean, sd };
 }
 
 function sigmoid(x: number): number {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import hnswlib from 'hnswlib-node';
 import type { Embedder } from './embedder.js';
 import { insertPoint } from './hnsw.js';
+import { Int8Rows } from './int8-rows.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -13,6 +14,21 @@ export function wordsOf(text: string): string[] {
 
 /** The out-of-scope test applies from this many registry words on (the dev set's 60 cards: ~1,700). */
 export const MIN_VOCABULARY = 1000;
+
+interface WordEntry {
+  /** HNSW label. */
+  label: number;
+  refs: number;
+  /** Row in the int8 copy. */
+  row: number;
+}
+
+/** What a query's words say about the registry (Vocabulary.analyse). */
+export interface QueryWords {
+  coverage: number;
+  /** Late-interaction score per agent id, in [0, 1]. */
+  alignment(agentIds: string[]): Map<string, number>;
+}
 
 /** Query word vectors kept between queries (common words recur). */
 const QUERY_CACHE = 20_000;
@@ -30,9 +46,11 @@ const QUERY_CACHE = 20_000;
  */
 export class Vocabulary {
   private hnsw: Hnsw;
-  private readonly words = new Map<string, { label: number; refs: number }>();
+  private readonly words = new Map<string, WordEntry>();
   private readonly byAgent = new Map<string, string[]>();
   private readonly queryCache = new Map<string, Float32Array>();
+  /** Each registry word's vector again, int8 (a quarter of float32), for word alignment. */
+  private readonly rows: Int8Rows;
   private nextLabel = 0;
   private free = 0;
 
@@ -41,6 +59,7 @@ export class Vocabulary {
     capacity = 4096,
   ) {
     this.hnsw = Vocabulary.fresh(embedder.dim, capacity);
+    this.rows = new Int8Rows(embedder.dim);
   }
 
   private static fresh(dim: number, capacity: number): Hnsw {
@@ -83,6 +102,7 @@ export class Vocabulary {
       if (!e) continue;
       if (--e.refs <= 0) {
         this.hnsw.markDelete(e.label);
+        this.rows.free(e.row);
         this.words.delete(w);
         this.free++;
       }
@@ -91,33 +111,67 @@ export class Vocabulary {
 
   /** Mean nearest-registry-word cosine of the query's words, in [0, 1]; 1 for a query with no words. */
   async coverage(query: string): Promise<number> {
+    return (await this.analyse(query)).coverage;
+  }
+
+  /**
+   * The query's words against the registry: `coverage` (above) and `alignment(ids)`, each agent's
+   * late-interaction score: the mean over the query's words of the best cosine to one of the
+   * agent's own card words (ColBERT-style max-sim, on single-word vectors of the same embedder).
+   */
+  async analyse(query: string): Promise<QueryWords> {
     const tokens = wordsOf(query);
-    if (tokens.length === 0 || this.words.size === 0) return 1;
+    if (tokens.length === 0 || this.words.size === 0) return { coverage: 1, alignment: () => new Map() };
     const unknown = [...new Set(tokens.filter((w) => !this.words.has(w) && !this.queryCache.has(w)))];
     if (unknown.length > 0) {
       const vecs = await this.embedder.embed(unknown, { interactive: true });
       unknown.forEach((w, i) => this.remember(w, vecs[i]!));
     }
+    const distinct = [...new Set(tokens)];
+    const vecOf = new Map<string, Float32Array>();
     const best = new Map<string, number>();
-    let sum = 0;
-    for (const w of tokens) {
-      let s = best.get(w);
-      if (s === undefined) {
-        if (this.words.has(w)) s = 1;
-        else {
-          const v = this.queryCache.get(w)!;
-          try {
-            const r = this.hnsw.searchKnn(Array.from(v), 1);
-            s = r.distances.length > 0 ? Math.max(0, 1 - r.distances[0]!) : 0;
-          } catch {
-            s = 0;
-          }
+    for (const w of distinct) {
+      const known = this.words.get(w);
+      // A word may have left the registry since it was looked up: then it counts as unknown (0).
+      const v = known ? this.rows.get(known.row) : this.queryCache.get(w);
+      if (v) vecOf.set(w, v);
+      let s = 0;
+      if (known) s = 1;
+      else if (v) {
+        try {
+          const r = this.hnsw.searchKnn(Array.from(v), 1);
+          s = r.distances.length > 0 ? Math.max(0, 1 - r.distances[0]!) : 0;
+        } catch {
+          s = 0;
         }
-        best.set(w, s);
       }
-      sum += s;
+      best.set(w, s);
     }
-    return sum / tokens.length;
+    const coverage = tokens.reduce((a, w) => a + best.get(w)!, 0) / tokens.length;
+    const alignment = (agentIds: string[]): Map<string, number> => {
+      // Each distinct card word of the candidates is compared with each query word once.
+      const sim = new Map<string, Float32Array>();
+      const qv = distinct.map((w) => vecOf.get(w));
+      const out = new Map<string, number>();
+      for (const id of agentIds) {
+        const ws = this.byAgent.get(id) ?? [];
+        const maxes = new Float32Array(distinct.length).fill(-1);
+        for (const w of ws) {
+          let row = sim.get(w);
+          if (!row) {
+            const e = this.words.get(w);
+            row = new Float32Array(distinct.length).fill(-1);
+            if (e) qv.forEach((q, i) => q && (row![i] = w === distinct[i] ? 1 : this.rows.dot(e.row, q)));
+            sim.set(w, row);
+          }
+          for (let i = 0; i < row.length; i++) if (row[i]! > maxes[i]!) maxes[i] = row[i]!;
+        }
+        const at = new Map(distinct.map((w, i) => [w, Math.max(0, maxes[i]!)]));
+        out.set(id, tokens.reduce((a, w) => a + at.get(w)!, 0) / tokens.length);
+      }
+      return out;
+    };
+    return { coverage, alignment };
   }
 
   /** Serialisable state (the HNSW index is written separately with `writeIndex`). */
@@ -143,16 +197,18 @@ export class Vocabulary {
     this.hnsw = h;
     this.nextLabel = s.nextLabel;
     this.free = s.free;
-    for (const [w, label, refs] of s.words) this.words.set(w, { label, refs });
+    for (const [w, label, refs] of s.words) {
+      this.words.set(w, { label, refs, row: this.rows.add(Float32Array.from(h.getPoint(label))) });
+    }
     for (const [a, ws] of s.agents) this.byAgent.set(a, ws);
     return true;
   }
 
-  private add(word: string, v: Float32Array): { label: number; refs: number } {
+  private add(word: string, v: Float32Array): WordEntry {
     const label = this.nextLabel++;
     insertPoint(this.hnsw, v, label, this.free > 0);
     if (this.free > 0) this.free--;
-    const e = { label, refs: 0 };
+    const e = { label, refs: 0, row: this.rows.add(v) };
     this.words.set(word, e);
     return e;
   }

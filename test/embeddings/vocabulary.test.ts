@@ -56,6 +56,19 @@ describe('Vocabulary (registry words for the out-of-scope test)', () => {
   });
 });
 
+describe('Vocabulary word alignment (late interaction)', () => {
+  it("scores each agent by how well its own words match the query's words", async () => {
+    const v = new Vocabulary(await wordy());
+    await v.setAgent('a', 'broadband router fibre');
+    await v.setAgent('b', 'weather forecast rain');
+    const { alignment } = await v.analyse('routers fibre');
+    const al = alignment(['a', 'b', 'nobody']);
+    expect(al.get('a')).toBeGreaterThan(al.get('b')!);
+    expect(al.get('a')).toBeGreaterThan(0.5); // "fibre" is exact, "routers" close to "router"
+    expect(al.get('nobody')).toBe(0); // no words
+  });
+});
+
 describe('SemanticIndex with the vocabulary test', () => {
   let db: Db;
   let dir: string;
