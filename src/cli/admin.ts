@@ -150,8 +150,9 @@ export function adminCommand(): Command {
   for (const verdict of ['approve', 'deny'] as const) {
     clientOptions(approvals.command(verdict).description(`${verdict} a held call`))
       .argument('<id>')
-      .action(async (id: string, o: ClientOptions) => {
-        await gw(o).decide(id, verdict);
+      // --server/--token after the id are parsed by `approvals`, which takes the same options.
+      .action(async (id: string, _o: ClientOptions, cmd: Command) => {
+        await gw(cmd.optsWithGlobals<ClientOptions>()).decide(id, verdict);
         process.stdout.write(`${verdict === 'approve' ? 'approved' : 'denied'} ${id}\n`);
       });
   }

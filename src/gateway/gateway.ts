@@ -415,7 +415,7 @@ export class Gateway {
     path: string,
   ): Promise<void> {
     if (this.p.approvals.full()) throw GatewayErrors.tooManyApprovals();
-    const { ticket, verdict } = this.p.approvals.hold(
+    const { ticket, verdict } = await this.p.approvals.hold(
       {
         caller: caller.fqdn,
         callerId: caller.agentId,

@@ -182,7 +182,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
   const current = () => settings;
 
   const auth = new CallerAuth(d.ca, zone, { isActive: (id) => d.directory.get(id) !== undefined }, now);
-  const approvals = new Approvals(current, now, (t, v, by) =>
+  const approvals = new Approvals(d.db, current, now, (t, v, by) =>
     app.log.info(
       { ticket: t.id, caller: t.caller, target: t.target, skill: t.skill, verdict: v, by },
       'approval decided',
@@ -217,7 +217,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     }),
     tls: { caPem: () => `${d.ca.chainPem()}\n${d.ca.rootPem()}` },
   });
-  const graph = new CallGraph();
+  const graph = new CallGraph(d.db, (e) => app.log.error({ err: e }, 'gateway graph write failed'));
   const gw = new Gateway({
     zone,
     publicUrl,
@@ -334,6 +334,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
       case 'gateway':
         applySettings(await loadSettings(d.db));
         break;
+      case 'approval':
+        // A ticket decided here or on another process: release the call if this one holds it.
+        await approvals.changed(c.entityId);
+        break;
       default:
     }
   });
@@ -341,7 +345,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
-    approvals.cancelAll();
+    await approvals.cancelAll();
     gw.closeTunnels(() => true);
   });
   app.addHook('onClose', async () => {
@@ -349,6 +353,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     await plane?.stop();
     await upstreams.close();
     await audit.flush();
+    await graph.close();
   });
 
   // The lean data plane: `/gw/` requests are taken off the server before Fastify's router, so a
@@ -476,6 +481,5 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     graph,
     settings: current,
     applySettings,
-    since: now().toISOString(),
   });
 };

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { AgentRow } from '../../ans/index.js';
 import { isAnsError } from '../errors/index.js';
-import type { Approvals } from './approval.js';
+import type { Approvals, Ticket, Verdict } from './approval.js';
 import type { Outcome } from './gateway.js';
 import type { PolicyRule } from './policy.js';
 import type { GatewaySettings } from './settings.js';
@@ -36,7 +36,8 @@ export type ToWorker =
   | { t: 'reachable'; ids: string[] }
   | { t: 'forget'; kind: 'agent' | 'serial' | 'all'; id: string }
   | { t: 'verified'; id: number; caller?: VerifiedCaller; error?: { code: string; status: number; message: string } }
-  | { t: 'verdict'; id: number; ticket: string; verdict: string }
+  | { t: 'held'; id: number; ticket?: Ticket; error?: 'full' | 'store' }
+  | { t: 'verdict'; ticket: string; verdict: Verdict }
   | { t: 'status'; id: number; status: string | undefined };
 
 export type FromWorker =
@@ -164,16 +165,26 @@ export class DataPlane {
         );
         return;
       case 'hold': {
+        // The ticket id goes back as soon as it is stored (the worker cancels it if its caller
+        // leaves), the verdict when it comes.
         if (this.host.approvals.full()) {
-          this.send(kid, { t: 'verdict', id: m.id, ticket: '', verdict: 'full' });
+          this.send(kid, { t: 'held', id: m.id, error: 'full' });
           return;
         }
-        const { ticket, verdict } = this.host.approvals.hold(m.ticket);
-        void verdict.then((v) => this.send(kid, { t: 'verdict', id: m.id, ticket: ticket.id, verdict: v }));
+        this.host.approvals.hold(m.ticket).then(
+          ({ ticket, verdict }) => {
+            this.send(kid, { t: 'held', id: m.id, ticket });
+            void verdict.then((v) => this.send(kid, { t: 'verdict', ticket: ticket.id, verdict: v }));
+          },
+          (e: unknown) => {
+            this.host.log.error({ err: e }, 'approval ticket not stored');
+            this.send(kid, { t: 'held', id: m.id, error: 'store' });
+          },
+        );
         return;
       }
       case 'cancel':
-        this.host.approvals.cancel(m.ticket);
+        void this.host.approvals.cancel(m.ticket);
         return;
       case 'status':
         this.host.statusOf(m.fqdn).then(

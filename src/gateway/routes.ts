@@ -21,7 +21,6 @@ export interface ControlRouteOptions {
   graph: CallGraph;
   settings: () => GatewaySettings;
   applySettings: (patch: GatewaySettingsPatch) => void;
-  since: string;
 }
 
 const Pattern = Type.String({ minLength: 1, maxLength: 255 });
@@ -88,12 +87,15 @@ export const controlRoutes: FastifyPluginAsync<ControlRouteOptions> = async (app
 
   app.get('/v1/approvals', { schema: { tags: ['gateway'], security: [{ bearer: [] }] } }, async (req) => {
     await o.admin(req);
-    return { items: o.approvals.list() };
+    return { items: await o.approvals.list() };
   });
 
   const decide = (verdict: 'approved' | 'denied') => async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const by = await o.admin(req);
-    if (!o.approvals.decide(req.params.id, verdict, actorName(by))) throw GatewayErrors.unknownTicket(req.params.id);
+    const ok = await o.approvals.decide(req.params.id, verdict, actorName(by), (tx, t) =>
+      log(tx, by, `approval.${verdict}`, t.id, { caller: t.caller, target: t.target, skill: t.skill, path: t.path }),
+    );
+    if (!ok) throw GatewayErrors.unknownTicket(req.params.id);
     return { id: req.params.id, verdict };
   };
   const TicketId = {
@@ -108,7 +110,7 @@ export const controlRoutes: FastifyPluginAsync<ControlRouteOptions> = async (app
 
   app.get('/v1/graph', { schema: { tags: ['gateway'], security: [{ bearer: [] }] } }, async (req) => {
     await o.admin(req);
-    return { since: o.since, ...o.graph.snapshot() };
+    return o.graph.snapshot();
   });
 
   app.get('/v1/gateway/settings', { schema: { tags: ['gateway'], security: [{ bearer: [] }] } }, async (req) => {

@@ -32,6 +32,8 @@ let generation = 0;
 const cache = new Map<string, VerifiedCaller>();
 let nextId = 1;
 const waiting = new Map<number, (m: ToWorker) => void>();
+/** Held calls by ticket id, waiting for the primary's verdict. */
+const verdicts = new Map<string, (v: Verdict) => void>();
 
 function ask<T extends ToWorker>(m: FromWorker & { id: number }): Promise<T> {
   return new Promise((resolve) => {
@@ -119,22 +121,20 @@ const gw = new Gateway({
   },
   approvals: {
     full: () => false,
-    hold(t, signal) {
-      const id = nextId++;
-      const ticket = { ...t, id: '', createdAt: new Date().toISOString(), expiresAt: '' };
+    async hold(t, signal) {
+      const r = await ask<ToWorker & { t: 'held' }>({ t: 'hold', id: nextId++, ticket: t });
+      if (r.error === 'full') throw GatewayErrors.tooManyApprovals();
+      if (!r.ticket) throw new Error('the primary could not store the approval ticket');
+      const ticket = r.ticket;
       const verdict = new Promise<Verdict>((resolve) => {
-        let ticketId = '';
-        const onClose = () => {
-          if (ticketId) send({ t: 'cancel', ticket: ticketId });
-        };
-        signal?.once('close', onClose);
-        void ask<ToWorker & { t: 'verdict' }>({ t: 'hold', id, ticket: t }).then((r) => {
-          ticketId = r.ticket;
-          ticket.id = r.ticket;
+        const onClose = () => send({ t: 'cancel', ticket: ticket.id });
+        verdicts.set(ticket.id, (v) => {
+          verdicts.delete(ticket.id);
           signal?.removeListener('close', onClose);
-          // 'full': the primary holds too many calls already; the caller gets the timeout answer.
-          resolve(r.verdict === 'full' ? 'timeout' : (r.verdict as Verdict));
+          resolve(v);
         });
+        signal?.once('close', onClose);
+        if (signal?.destroyed) onClose();
       });
       return { ticket, verdict };
     },
@@ -213,6 +213,9 @@ process.on('message', (m: ToWorker | 'server' | 'socket', handle?: unknown) => {
       if (m.kind === 'all') cache.clear();
       else for (const [k, v] of cache) if ((m.kind === 'agent' ? v.agentId : v.serial) === m.id) cache.delete(k);
       if (m.kind === 'serial') gw.closeTunnels((t) => t.caller.serial === m.id);
+      return;
+    case 'verdict':
+      verdicts.get(m.ticket)?.(m.verdict);
       return;
     default: {
       const w = waiting.get(m.id);

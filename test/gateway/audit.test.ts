@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBatch, expandCalls, type CallRecord } from '../../src/gateway/audit.js';
-import { CallGraph } from '../../src/gateway/index.js';
 
 const call = (over: Partial<CallRecord>): CallRecord => ({
   caller: 'a.agents.internal',
@@ -39,27 +38,5 @@ describe('audit batch encoding', () => {
     expect(d.keys.split('\n')).toHaveLength(2);
     expect(expandCalls(d)).toEqual(calls);
     expect(expandCalls(JSON.parse(JSON.stringify(d)))).toEqual(calls);
-  });
-});
-
-describe('call graph', () => {
-  it('counts calls, errors and refusals per edge', () => {
-    const g = new CallGraph();
-    g.note('a', 'b', 200, 2, 1000);
-    g.note('a', 'b', 503, 4, 2000);
-    g.note('a', 'b', 403, 0, 3000);
-    g.note('c', 'b', 200, 1, 1500);
-    const s = g.snapshot();
-    expect(s.nodes).toEqual(['a', 'b', 'c']);
-    expect(s.edges[0]).toEqual({
-      caller: 'a',
-      target: 'b',
-      calls: 3,
-      errors: 1,
-      denied: 1,
-      errorRate: 0.3333,
-      meanMs: 2,
-      lastAt: new Date(3000).toISOString(),
-    });
   });
 });

@@ -110,6 +110,18 @@ export async function upstream(
   };
 }
 
+/** An A2A `message/send` JSON-RPC body addressed to a skill (`params.metadata.skillId`). */
+export const sendToSkill = (skillId: string): string =>
+  JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'message/send',
+    params: {
+      message: { role: 'user', parts: [{ kind: 'text', text: 'go' }], messageId: 'm1' },
+      metadata: { skillId },
+    },
+  });
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `f` is truthy or the time is up. */

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../helpers/api.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { enrol, eventually, sleep, upstream, type TestAgent, type Upstream } from './helpers.js';
+import { enrol, eventually, sendToSkill, sleep, upstream, type TestAgent, type Upstream } from './helpers.js';
 
 let s: RunningServer;
 let api: ReturnType<typeof client>;
@@ -118,16 +118,7 @@ describe('replicas', () => {
 });
 
 describe('human approval', () => {
-  const rpc = (skillId: string) =>
-    JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'message/send',
-      params: {
-        message: { role: 'user', parts: [{ kind: 'text', text: 'go' }], messageId: 'm1' },
-        metadata: { skillId },
-      },
-    });
+  const rpc = sendToSkill;
   const held = async () => {
     const t = await eventually(async () => {
       const r = await api.get<{ items: { id: string; skill: string; caller: string; target: string }[] }>(
