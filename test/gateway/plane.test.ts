@@ -106,6 +106,19 @@ describe('data-plane workers', () => {
     expect((await held).status).toBe(200);
   });
 
+  it('cancel the ticket of a held caller that leaves', async () => {
+    const gone = new AbortController();
+    const held = fetch(`http://127.0.0.1:${port}/gw/${door.fqdn}/open`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: gone.signal,
+    }).catch(() => 'aborted');
+    const pending = async () => (await api.get<{ items: { id: string }[] }>('/v1/approvals', s.adminToken)).body.items;
+    await eventually(async () => (await pending()).length === 1);
+    gone.abort();
+    expect(await held).toBe('aborted');
+    await eventually(async () => (await pending()).length === 0);
+  });
+
   it('refuse a revoked caller within a second', async () => {
     const c2 = await enrol(s.url, s.adminToken, 'revokee', { endpoints: [{ protocol: 'http', url: `${up.url}/api` }] });
     const t2 = await c2.token();
