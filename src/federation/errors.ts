@@ -30,6 +30,11 @@ export const FedErrors = {
     401,
     (why: string) => `the relay credential of the peer gateway is not valid: ${why}`,
   ),
+  noClientCert: defineError(
+    'FED_ERR_NO_CLIENT_CERT',
+    401,
+    (peer: string) => `${peer}: gateway-to-gateway HTTPS needs the gateway certificate as TLS client certificate`,
+  ),
   relayLoop: defineError('FED_ERR_RELAY_LOOP', 508, (why: string) => `the call would loop between gateways: ${why}`),
   tooManySubscriptions: defineError(
     'FED_ERR_TOO_MANY_SUBSCRIPTIONS',

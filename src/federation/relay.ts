@@ -29,6 +29,7 @@ import {
 import { FedErrors } from './errors.js';
 import { verifyWith, type VerifiedSigner } from './identity.js';
 import { gatewayUrl } from './local.js';
+import { tlsClientOf, type TlsClient } from './mtls.js';
 import { normUri } from './path.js';
 import type { Route } from './rib.js';
 
@@ -53,7 +54,10 @@ export interface RelayDeps {
   /** A route was used for a call (a Level-1 keeps its subscription alive). */
   used?(fqdn: string): void;
   /** PEM roots to trust for https next hops. */
-  caPem(): string;
+  /** TLS client options for https next hops (our gateway certificate, the trust anchors). */
+  peerTls(): { ca: string; cert: string; key: string } | undefined;
+  /** Refuses a TLS client that is not the gateway holding `key` (mutual TLS between gateways). */
+  checkTls(client: TlsClient, key: KeyObject, peer: string): void;
 }
 
 interface Relayed {
@@ -178,6 +182,7 @@ export class Relay implements RemoteTargets {
     const peer = normUri(claimed.iss);
     const s = this.d.session(peer);
     if (!s) throw FedErrors.badRelay(`no established AMSP session with ${peer}`);
+    this.d.checkTls(tlsClientOf(req.socket), s.key, peer);
     const h = (await verifyWith(s.key, hop).catch(() => {
       throw FedErrors.badRelay('the AMSP-Hop signature does not verify with the peer key');
     })) as Partial<HopToken>;
@@ -275,7 +280,7 @@ export class Relay implements RemoteTargets {
         pipelining: 1,
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 60_000,
-        connect: { timeout: 5_000, ...(tls ? { ca: this.d.caPem(), rejectUnauthorized: true } : {}) },
+        connect: { timeout: 5_000, ...(tls ? { ...this.d.peerTls(), rejectUnauthorized: true } : {}) },
       });
       this.pools.set(peer, p);
     }

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { tlsClientOf } from './mtls.js';
 import type { Federation } from './speaker.js';
 
 const JWS = Type.String({ minLength: 10, maxLength: 32 * 1024 * 1024 });
@@ -17,7 +18,7 @@ export const amspRoutes: FastifyPluginAsync<{ federation: Federation }> = async 
         body: Type.Object({ open: JWS }, { additionalProperties: false }),
       },
     },
-    async (req) => ({ open: await federation.acceptOpen(req.body.open) }),
+    async (req) => ({ open: await federation.acceptOpen(req.body.open, tlsClientOf(req.raw.socket)) }),
   );
   app.post(
     '/amsp/v1/messages',
@@ -29,7 +30,7 @@ export const amspRoutes: FastifyPluginAsync<{ federation: Federation }> = async 
         body: Type.Object({ envelope: JWS }, { additionalProperties: false }),
       },
     },
-    async (req) => ({ ok: true, ...(await federation.receive(req.body.envelope)) }),
+    async (req) => ({ ok: true, ...(await federation.receive(req.body.envelope, tlsClientOf(req.raw.socket))) }),
   );
   app.get(
     '/amsp/v1/routes',

@@ -2,10 +2,12 @@
  * The AMSP speaker: owns the peer table (sessions), the RIB and our signed local records; runs
  * OPEN (dialled and accepted), full sync + END_OF_RIB, incremental UPDATE/WITHDRAW from the
  * change feed, keepalives, hold timers, re-dial with back-off, and CEASE on shutdown.
- * Transport is plain fetch of JSON; routes.ts is the receiving side.
+ * Transport is JSON over undici (mutual TLS with the gateway certificate on https peers, mtls.ts);
+ * routes.ts is the receiving side.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { request, type Agent } from 'undici';
 import type { AgentRow } from '../../ans/index.js';
 import type { Change } from '../events/index.js';
 import { FedErrors } from './errors.js';
@@ -20,6 +22,7 @@ import {
   type IdentityIssuer,
 } from './identity.js';
 import { recordOf } from './local.js';
+import { checkTlsClient, peerAgent, peerTlsOptions, type TlsClient } from './mtls.js';
 import { Relay } from './relay.js';
 import { hasLoop, normUri, validPath } from './path.js';
 import { validTopic, type ExportPolicy } from './policy.js';
@@ -59,6 +62,7 @@ interface Dialer {
   next: number;
   backoff: number;
   busy: boolean;
+  lastError?: string;
 }
 
 export class Federation {
@@ -70,6 +74,9 @@ export class Federation {
   /** The gateway's remote backends (next hops) and relayed callers. */
   readonly relay: Relay;
   private identity: GatewayIdentity | undefined;
+  /** TLS client options for https peers (our gateway certificate), and the AMSP dispatcher. */
+  private peerTls: { ca: string; cert: string; key: string } | undefined;
+  private http: Agent | undefined;
   private readonly trust: TrustStore;
   private readonly local = new Map<string, { record: AgentRecord; jws: string }>();
   private readonly nOut = new Map<string, number>();
@@ -102,7 +109,8 @@ export class Federation {
       used: (fqdn) => {
         if (this.role === 'l1') this.subscribe([fqdn]);
       },
-      caPem: () => this.trust.pem(),
+      peerTls: () => this.peerTls,
+      checkTls: (client, key, peer) => checkTlsClient(this.trust, client, key, peer),
     });
   }
 
@@ -129,6 +137,8 @@ export class Federation {
       this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'AMSP disabled: no gateway identity');
       return;
     }
+    this.peerTls = peerTlsOptions(this.identity, this.trust);
+    this.http = peerAgent(this.peerTls);
     for (const a of this.d.directory.all()) await this.signLocal(a);
     this.unsubscribe = this.d.feed.subscribe((c) =>
       c.entity === 'agent' ? this.onLocalChange(c.entityId) : undefined,
@@ -157,6 +167,7 @@ export class Federation {
     );
     this.sessions.clear();
     await this.relay.close();
+    await this.http?.close().catch(() => undefined);
   }
 
   private tick(): void {
@@ -182,9 +193,13 @@ export class Federation {
       void this.dial(dl.url)
         .then(() => {
           dl.backoff = 250;
+          delete dl.lastError;
         })
         .catch((e: unknown) => {
-          this.log.debug({ peer: dl.url, err: e instanceof Error ? e.message : String(e) }, 'AMSP dial failed');
+          // A new reason is a warning; the same one again while the peer stays down is not.
+          const err = e instanceof Error ? e.message : String(e);
+          this.log[err === dl.lastError ? 'debug' : 'warn']({ peer: dl.url, err }, 'AMSP dial failed');
+          dl.lastError = err;
           dl.next = this.t() + dl.backoff;
           dl.backoff = Math.min(dl.backoff * 2, Math.max(1000, this.d.config.keepaliveMs));
         })
@@ -242,9 +257,10 @@ export class Federation {
     return this.identity;
   }
 
-  private async checkOpen(jws: string): Promise<{ open: OpenPayload; session: Session }> {
+  private async checkOpen(jws: string, tls: TlsClient): Promise<{ open: OpenPayload; session: Session }> {
     const { payload, signer } = await verifyChained(this.trust, jws);
     const open = parseOpen(payload);
+    checkTlsClient(this.trust, tls, signer.publicKey, open.gateway);
     if (normUri(open.aud) !== this.uri) throw FedErrors.untrusted(`OPEN is addressed to ${open.aud}, not ${this.uri}`);
     if (signer.zone !== open.zone.toLowerCase().replace(/\.$/, ''))
       throw FedErrors.untrusted(`certificate is for zone ${signer.zone}, OPEN claims ${open.zone}`);
@@ -284,9 +300,9 @@ export class Federation {
   }
 
   /** Inbound OPEN (POST /amsp/v1/open): returns our OPEN; the full table follows. */
-  async acceptOpen(jws: string): Promise<string> {
+  async acceptOpen(jws: string, tls: TlsClient = { tls: false }): Promise<string> {
     this.requireIdentity();
-    const { open, session } = await this.checkOpen(jws);
+    const { open, session } = await this.checkOpen(jws, tls);
     const reply = await this.myOpen(open.gateway);
     this.log.info({ peer: session.uri, role: open.role, zone: session.info.zone }, 'AMSP session accepted');
     setImmediate(() => void this.fullSync(session));
@@ -294,23 +310,25 @@ export class Federation {
   }
 
   private async dial(url: string): Promise<void> {
-    const res = await fetch(`${url}/amsp/v1/open`, {
+    const res = await request(`${url}/amsp/v1/open`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ open: await this.myOpen(url) }),
-      signal: AbortSignal.timeout(5000),
+      dispatcher: this.http,
+      headersTimeout: 5000,
+      bodyTimeout: 5000,
     });
-    const body = (await res.json()) as { open?: unknown; detail?: unknown };
-    if (!res.ok || typeof body.open !== 'string')
-      throw new Error(`OPEN refused: ${res.status} ${String(body.detail ?? '')}`);
-    const { session } = await this.checkOpen(body.open);
+    const body = (await res.body.json()) as { open?: unknown; detail?: unknown };
+    if (res.statusCode !== 200 || typeof body.open !== 'string')
+      throw new Error(`OPEN refused: ${res.statusCode} ${String(body.detail ?? '')}`);
+    const { session } = await this.checkOpen(body.open, { tls: false });
     this.log.info({ peer: session.uri, role: session.info.role }, 'AMSP session established');
     await this.fullSync(session);
   }
 
   // ---------------------------------------------------------------- messages in
 
-  async receive(jws: string): Promise<{ n: number }> {
+  async receive(jws: string, tls: TlsClient = { tls: false }): Promise<{ n: number }> {
     const parts = jws.split('.');
     if (parts.length !== 3) throw FedErrors.badMessage('envelope must be a compact JWS');
     let claimed: { iss?: unknown };
@@ -321,6 +339,7 @@ export class Federation {
     }
     const s = typeof claimed.iss === 'string' ? this.sessions.get(normUri(claimed.iss)) : undefined;
     if (!s || s.state !== 'established') throw FedErrors.noSession(String(claimed.iss));
+    checkTlsClient(this.trust, tls, s.info.key, s.uri);
     const env = parseEnvelope(await verifyWith(s.info.key, jws));
     if (normUri(env.aud) !== this.uri) throw FedErrors.badMessage(`envelope addressed to ${env.aud}`);
     if (env.sid !== s.info.sid) throw FedErrors.noSession(s.uri);
@@ -423,15 +442,18 @@ export class Federation {
       s.lastSent = this.t();
       s.stats.bytesOut += body.length;
     }
-    const res = await fetch(`${uri}/amsp/v1/messages`, {
+    // A loaded peer may take a while over a full table; only the hold time makes it "down".
+    const timeout = Math.max(10_000, s?.info.holdTimeMs ?? 0);
+    const res = await request(`${uri}/amsp/v1/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
-      // A loaded peer may take a while over a full table; only the hold time makes it "down".
-      signal: AbortSignal.timeout(Math.max(10_000, s?.info.holdTimeMs ?? 0)),
+      dispatcher: this.http,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
     });
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`POST messages -> ${res.status}`);
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`POST messages -> ${res.statusCode}`);
   }
 
   private async signLocal(a: AgentRow): Promise<void> {

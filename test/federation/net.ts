@@ -50,12 +50,19 @@ export interface RoutesView {
 
 export const TIMERS = ['--hold-time', '3', '--keepalive', '1'];
 
-export async function startNet(nodes: Node[], extra: (i: number) => string[] = () => []): Promise<Net> {
+/** HTTPS for every node: one server certificate for 127.0.0.1, trusted by all as a --peer-ca. */
+export interface NetTls {
+  certFile: string;
+  keyFile: string;
+}
+
+export async function startNet(nodes: Node[], extra: (i: number) => string[] = () => [], tls?: NetTls): Promise<Net> {
   const dir = tempDir('ans-net-');
   const cas = nodes.map((n) => join(dir, `${n.zone}.pem`));
   const ports: number[] = [];
   for (let i = 0; i < nodes.length; i++) ports.push(await freePort());
-  const urls = ports.map((p) => `http://127.0.0.1:${p}`);
+  const urls = ports.map((p) => `${tls ? 'https' : 'http'}://127.0.0.1:${p}`);
+  const tlsArgs = tls ? ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile, '--peer-ca', tls.certFile] : [];
   const dataDirs = nodes.map(() => tempDir('ans-node-'));
   const args = (i: number) => [
     '--zone',
@@ -67,6 +74,7 @@ export async function startNet(nodes: Node[], extra: (i: number) => string[] = (
     ...TIMERS,
     '--http-port',
     String(ports[i]),
+    ...tlsArgs,
     ...extra(i),
   ];
   const servers: RunningServer[] = [];
