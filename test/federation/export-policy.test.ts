@@ -1,0 +1,92 @@
+/**
+ * Export policy and subscription-rate flags through real `ans serve` processes:
+ * home (Level-1) -> car (Level-2) <- office (Level-2).
+ * - home: `--export-deny-tag private --export-redact description` (its own records);
+ * - car: `--export-deny-domain home.internal` (what it passes on to office) and
+ *   `--subscription-rate 3` (topics a peer may add per minute).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../helpers/api.js';
+import { until } from '../helpers/wait.js';
+import { enrol, established, startNet, view, type Enrolled, type Net } from './net.js';
+
+const HOME = 0;
+const CAR = 1;
+const OFFICE = 2;
+
+let net: Net;
+let thermo: Enrolled;
+let diary: Enrolled;
+let printer: Enrolled;
+
+type Answer = { results: { id: string }[] };
+const resolve = (i: number, q: string) =>
+  client(net.urls[i]!)
+    .get<Answer>(`/v1/resolve?q=${encodeURIComponent(q)}&k=10`)
+    .then((r) => r.body.results.map((x) => x.id));
+const forwarded = async (i: number) => (await view(net.urls[i]!)).forwarding.map((f) => f.id);
+
+beforeAll(async () => {
+  net = await startNet(
+    [
+      { zone: 'home.internal', role: 'l1', peers: [CAR] },
+      { zone: 'car.internal', role: 'l2', peers: [] },
+      { zone: 'office.internal', role: 'l2', peers: [CAR] },
+    ],
+    (i) =>
+      ['--hold-time', '30', '--keepalive', '5'].concat(
+        i === HOME ? ['--export-deny-tag', 'private', '--export-redact', 'description'] : [],
+        i === CAR ? ['--export-deny-domain', 'home.internal', '--subscription-rate', '3'] : [],
+      ),
+  );
+  await established(net.urls[CAR]!, 2);
+  const home = net.servers[HOME]!.adminToken;
+  diary = await enrol(net.urls[HOME]!, home, 'home.internal', 'diary', {
+    skills: [{ id: 'notes', name: 'Notes', description: 'Keeps notes', tags: ['private'] }],
+  });
+  thermo = await enrol(net.urls[HOME]!, home, 'home.internal', 'thermo', {
+    description: 'Keeps the zephyrine heating schedule.',
+  });
+  printer = await enrol(net.urls[CAR]!, net.servers[CAR]!.adminToken, 'car.internal', 'printer');
+}, 300_000);
+
+afterAll(async () => {
+  await net?.stop();
+});
+
+describe('export policy flags', () => {
+  it('--export-deny-tag keeps a tagged agent at home; the others go out', async () => {
+    await until(async () => ((await forwarded(CAR)).includes(thermo.id) ? true : undefined));
+    // diary was registered before thermo: had it been sent, it would be there first
+    expect(await forwarded(CAR)).not.toContain(diary.id);
+  });
+
+  it('--export-redact description: the record leaves without its description', async () => {
+    expect(await resolve(CAR, 'thermo')).toContain(thermo.id);
+    expect(await resolve(CAR, 'zephyrine')).not.toContain(thermo.id);
+  });
+
+  it("--export-deny-domain at a Level-2: it does not pass that domain's records on", async () => {
+    await until(async () => ((await forwarded(OFFICE)).includes(printer.id) ? true : undefined));
+    // thermo reached car before printer was registered, so it would have reached office first
+    expect(await forwarded(OFFICE)).not.toContain(thermo.id);
+  });
+});
+
+describe('--subscription-rate', () => {
+  it('refuses a SUBSCRIBE beyond the per-minute budget with RATE_LIMITED; the session stays', async () => {
+    const homeAtCar = async () => (await view(net.urls[CAR]!)).peers.find((p) => p.uri === net.urls[HOME])!;
+    // a resolve at the Level-1 subscribes its words at the Level-2: four topics, over a budget of 3
+    await resolve(HOME, 'alpha bravo charlie delta');
+    await until(async () =>
+      net.servers[CAR]!.logs.some((l) => l.includes('AMSP subscription rate exceeded')) ? true : undefined,
+    );
+    expect((await homeAtCar()).subscriptions).toEqual([]);
+    // two topics fit
+    await resolve(HOME, 'echo foxtrot');
+    await until(async () => ((await homeAtCar()).subscriptions.length === 2 ? true : undefined));
+    expect((await homeAtCar()).subscriptions.sort()).toEqual(['text:echo', 'text:foxtrot']);
+    expect((await homeAtCar()).state).toBe('established');
+    expect(net.servers[HOME]!.logs.some((l) => l.includes('"code":"RATE_LIMITED"'))).toBe(true);
+  });
+});
