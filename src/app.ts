@@ -26,7 +26,7 @@ import { ChangeFeed, currentSeq, type Change } from './events/index.js';
 import { buildHttp, createMetrics, registerDomainMetrics } from './http/index.js';
 import { openStore, type Db } from './store/index.js';
 import { healthRoutes } from './http/health.js';
-import { Federation, amspRoutes } from './federation/index.js';
+import { Federation, amspRoutes, registerFederationMetrics } from './federation/index.js';
 import { gatewayRoutes } from './gateway/index.js';
 import { zoneRoutes } from './http/zone.js';
 import { SerialQueue } from './util/serial-queue.js';
@@ -250,6 +250,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     caCounters: () => ({ ...ca.stats }),
     certificatesExpiringWithin: (days) => ca.expiringWithin(days),
   });
+  registerFederationMetrics(metrics, federation, { secondarySerials: () => dns.secondarySerials });
   const httpsMaterial =
     config.tlsCert && config.tlsKey
       ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') }

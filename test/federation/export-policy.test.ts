@@ -90,3 +90,22 @@ describe('--subscription-rate', () => {
     expect(net.servers[HOME]!.logs.some((l) => l.includes('"code":"RATE_LIMITED"'))).toBe(true);
   });
 });
+
+describe('federation metrics', () => {
+  it('exports sessions, routes, per-peer traffic and events on /metrics', async () => {
+    const text = await (await fetch(`${net.urls[CAR]}/metrics`)).text();
+    const value = (line: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${line} `))
+          ?.split(' ')[1],
+      );
+    expect(value('ans_amsp_sessions{state="established"}')).toBe(2);
+    expect(value('ans_amsp_routes{state="best"}')).toBe((await view(net.urls[CAR]!)).forwarding.length);
+    expect(value(`ans_amsp_peer_updates{peer="${net.urls[HOME]}",direction="in"}`)).toBeGreaterThanOrEqual(1);
+    expect(value(`ans_amsp_peer_messages{peer="${net.urls[OFFICE]}",direction="out"}`)).toBeGreaterThanOrEqual(1);
+    expect(value(`ans_amsp_peer_bytes{peer="${net.urls[HOME]}",direction="in"}`)).toBeGreaterThan(0);
+    expect(value('ans_amsp_events{event="badUpdates"}')).toBe(0);
+  });
+});

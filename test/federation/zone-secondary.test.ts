@@ -58,6 +58,8 @@ describe.skipIf(!has('dig') || !has('kdig'))("a peer's zone as a DNS secondary",
       '_8443._tcp.agent2.two.internal',
     ]);
     expect(tlsa.trim()).toMatch(/^3 1 1 [0-9A-F]{64}$/);
+    const metrics = await (await fetch(`${net.urls[1]}/metrics`)).text();
+    expect(metrics).toContain(`ans_dns_secondary_serial{zone="two.internal"} ${await serialOf(dns[1]!)}`);
     // GW1's own zone is still its own
     expect(digStatus(await dig(dns[1]!, 'SOA', 'one.internal'))).toBe('NOERROR');
   });
