@@ -5,7 +5,7 @@
  * in its validity period, and the root is one of the trust anchors (configured --peer-ca roots
  * plus our own root). The zone a signer may speak for is read from its certificate.
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactSign, compactVerify, decodeProtectedHeader } from 'jose';
@@ -20,6 +20,13 @@ export interface GatewayIdentity {
   key: KeyObject;
   x5c: string[]; // leaf, issuing CA(s), root: base64 DER
   notAfter: Date;
+}
+
+/** The `x5t#S256` of a chain: base64url SHA-256 of the leaf's DER (RFC 7515 4.1.8). */
+export function chainId(x5c: readonly string[]): string {
+  return createHash('sha256')
+    .update(Buffer.from(x5c[0] ?? '', 'base64'))
+    .digest('base64url');
 }
 
 export interface IdentityIssuer {
@@ -165,10 +172,47 @@ export class TrustStore {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export async function signJws(id: GatewayIdentity, payload: unknown, withChain: boolean): Promise<string> {
-  return new CompactSign(enc.encode(JSON.stringify(payload)))
-    .setProtectedHeader(withChain ? { alg: 'ES256', typ: 'amsp+jws', x5c: id.x5c } : { alg: 'ES256', typ: 'amsp+jws' })
-    .sign(id.key);
+/**
+ * Signs with the gateway key. The header carries the certificate chain (`x5c`), a reference to
+ * it (`x5t#S256`, for records whose chain goes once per session in a CHAIN message), or neither.
+ */
+export async function signJws(id: GatewayIdentity, payload: unknown, chain: boolean | 'reference'): Promise<string> {
+  const header =
+    chain === 'reference'
+      ? { alg: 'ES256', typ: 'amsp+jws', 'x5t#S256': chainId(id.x5c) }
+      : chain
+        ? { alg: 'ES256', typ: 'amsp+jws', x5c: id.x5c }
+        : { alg: 'ES256', typ: 'amsp+jws' };
+  return new CompactSign(enc.encode(JSON.stringify(payload))).setProtectedHeader(header).sign(id.key);
+}
+
+/** Chains a peer sent in CHAIN messages, verified, by `x5t#S256`. */
+export type KnownChains = ReadonlyMap<string, { signer: VerifiedSigner; x5c: string[] }>;
+
+/**
+ * Verifies an originator's record: its header carries the chain (`x5c`) or names one the peer
+ * sent earlier in this session (`x5t#S256`). Returns the chain too, for forwarding.
+ */
+export async function verifyRecordJws(
+  trust: TrustStore,
+  known: KnownChains,
+  jws: string,
+): Promise<{ payload: unknown; signer: VerifiedSigner; x5c: string[] }> {
+  let header: { x5c?: unknown; alg?: unknown; 'x5t#S256'?: unknown };
+  try {
+    header = decodeProtectedHeader(jws);
+  } catch {
+    throw FedErrors.badSignature('not a compact JWS');
+  }
+  if (header.alg !== 'ES256') throw FedErrors.badSignature('alg must be ES256');
+  const ref = header['x5t#S256'];
+  if (header.x5c === undefined && typeof ref === 'string') {
+    const c = known.get(ref);
+    if (!c) throw FedErrors.badSignature(`unknown certificate chain ${ref.slice(0, 16)}: no CHAIN for it`);
+    return { payload: await verifyWith(c.signer.publicKey, jws), signer: c.signer, x5c: c.x5c };
+  }
+  const signer = trust.verifyChain(header.x5c);
+  return { payload: await verifyWith(signer.publicKey, jws), signer, x5c: header.x5c as string[] };
 }
 
 /** Verifies a JWS carrying its x5c chain; returns payload and signer. */

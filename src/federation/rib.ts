@@ -15,6 +15,8 @@ export interface Route {
   path: string[]; // as received (PATH[0] = the neighbour)
   record: AgentRecord;
   jws: string; // the originator's signed record, forwarded unchanged
+  /** The originator's certificate chain (sent in a CHAIN before the record when it refers to it). */
+  x5c?: string[];
   state: 'active' | 'inapplicable';
 }
 

@@ -4,6 +4,7 @@
  * is flushed as signed envelopes (one POST /amsp/v1/messages at a time, in order).
  */
 import type { KeyObject } from 'node:crypto';
+import type { VerifiedSigner } from './identity.js';
 import type { Message, Role } from './types.js';
 
 export type SessionState = 'established' | 'down';
@@ -51,6 +52,9 @@ export class Session {
   subscribeBudget: TopicBudget;
   /** id -> what we last sent (path + record JWS), for incremental export. */
   readonly advertised = new Map<string, string>();
+  /** Certificate chains (by x5t#S256) we sent in this session, and the ones the peer sent us. */
+  readonly chainsSent = new Set<string>();
+  readonly chains = new Map<string, { signer: VerifiedSigner; x5c: string[] }>();
   readonly stats = {
     messagesIn: 0,
     messagesOut: 0,
@@ -123,5 +127,6 @@ export class Session {
     this.state = 'down';
     this.outbox = [];
     this.advertised.clear();
+    this.chainsSent.clear();
   }
 }

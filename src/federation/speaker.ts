@@ -13,9 +13,11 @@ import type { Change } from '../events/index.js';
 import { FedErrors } from './errors.js';
 import { exportPath } from './export.js';
 import {
+  chainId,
   loadIdentity,
   signJws,
   verifyChained,
+  verifyRecordJws,
   verifyWith,
   TrustStore,
   type GatewayIdentity,
@@ -56,6 +58,9 @@ export interface FederationDeps {
   log: Logger;
   now?: () => Date;
 }
+
+/** Most certificate chains one peer may send in a session (one per originating gateway). */
+const MAX_CHAINS = 4096;
 
 interface Dialer {
   url: string;
@@ -201,7 +206,9 @@ export class Federation {
           this.log[err === dl.lastError ? 'debug' : 'warn']({ peer: dl.url, err }, 'AMSP dial failed');
           dl.lastError = err;
           dl.next = this.t() + dl.backoff;
-          dl.backoff = Math.min(dl.backoff * 2, Math.max(1000, this.d.config.keepaliveMs));
+          // Capped at 2 s: a refused dial costs little, and a peer that comes back (a Level-2
+          // restart) is picked up at once instead of a keepalive later.
+          dl.backoff = Math.min(dl.backoff * 2, Math.min(2000, Math.max(1000, this.d.config.keepaliveMs)));
         })
         .finally(() => {
           dl.busy = false;
@@ -372,6 +379,15 @@ export class Federation {
       case 'END_OF_RIB':
         this.propagate(this.rib.purgeInapplicable(s.uri));
         return;
+      case 'CHAIN':
+        try {
+          if (s.chains.size >= MAX_CHAINS) throw FedErrors.badMessage(`more than ${MAX_CHAINS} chains in one session`);
+          s.chains.set(chainId(m.x5c), { signer: this.trust.verifyChain(m.x5c), x5c: m.x5c });
+        } catch (e) {
+          this.stats.badUpdates++;
+          this.log.warn({ peer: s.uri, err: e instanceof Error ? e.message : String(e) }, 'AMSP CHAIN rejected');
+        }
+        return;
       case 'SUBSCRIBE': {
         const max = this.d.config.maxSubscriptions ?? 256;
         const fresh = m.topics.filter((t) => validTopic(t) && !s.topics.has(t));
@@ -414,7 +430,7 @@ export class Federation {
     try {
       if (!validPath(path) || normUri(path[0]!) !== s.uri)
         throw FedErrors.badMessage('PATH must start with the sending neighbour and not repeat');
-      const { payload, signer } = await verifyChained(this.trust, jws);
+      const { payload, signer, x5c } = await verifyRecordJws(this.trust, s.chains, jws);
       const rec = parseRecord(payload);
       if (rec.domain !== signer.zone || !rec.fqdn.endsWith(`.${signer.zone}`)) {
         throw FedErrors.badSignature(`a gateway of ${signer.zone} cannot originate ${rec.fqdn}`);
@@ -422,7 +438,7 @@ export class Federation {
       if (normUri(rec.origin) !== normUri(path.at(-1)!))
         throw FedErrors.badMessage('PATH must end at the record origin');
       if (this.d.directory.get(rec.id)) return;
-      const c = this.rib.install({ peer: s.uri, path: path.map(normUri), record: rec, jws, state: 'active' });
+      const c = this.rib.install({ peer: s.uri, path: path.map(normUri), record: rec, jws, x5c, state: 'active' });
       if (c) this.propagate([c]);
     } catch (e) {
       this.stats.badUpdates++;
@@ -458,7 +474,8 @@ export class Federation {
 
   private async signLocal(a: AgentRow): Promise<void> {
     const record = recordOf(a, this.uri, this.d.config.exportPolicy?.redact ?? []);
-    this.local.set(a.id, { record, jws: await signJws(this.requireIdentity(), record, true) });
+    // The chain goes once per session (CHAIN), not in every record.
+    this.local.set(a.id, { record, jws: await signJws(this.requireIdentity(), record, 'reference') });
   }
 
   private async onLocalChange(id: string): Promise<void> {
@@ -474,15 +491,18 @@ export class Federation {
     const policy = this.d.config.exportPolicy ?? {};
     let path: string[] | null = null;
     let jws = '';
+    let x5c: string[] | undefined;
     const mine = this.local.get(id);
     if (mine) {
       path = exportPath(self, target, mine.record, { kind: 'local' }, policy);
       jws = mine.jws;
+      x5c = this.requireIdentity().x5c;
     } else {
       const best = this.rib.best(id);
       if (best) {
         path = exportPath(self, target, best.record, { kind: 'learned', peer: best.peer, path: best.path }, policy);
         jws = best.jws;
+        x5c = best.x5c;
       }
     }
     const prev = s.advertised.get(id);
@@ -496,6 +516,13 @@ export class Federation {
     const key = `${path.join(' ')}|${jws}`;
     if (prev === key) return;
     s.advertised.set(id, key);
+    if (x5c) {
+      const cid = chainId(x5c);
+      if (!s.chainsSent.has(cid)) {
+        s.chainsSent.add(cid);
+        s.send({ type: 'CHAIN', x5c });
+      }
+    }
     s.send({ type: 'UPDATE', path, record: jws });
   }
 

@@ -10,7 +10,7 @@ export interface RecordSkill {
   tags?: string[];
 }
 
-/** The payload an originating gateway signs (compact JWS, header x5c). */
+/** The payload an originating gateway signs (compact JWS; header x5c, or x5t#S256 naming a CHAIN). */
 export interface AgentRecord {
   id: string;
   fqdn: string; // lower case, no trailing dot
@@ -34,6 +34,7 @@ export type Message =
   | { type: 'UPDATE'; path: string[]; record: string } // record = originator's compact JWS
   | { type: 'WITHDRAW'; id: string }
   | { type: 'END_OF_RIB' }
+  | { type: 'CHAIN'; x5c: string[] } // an originator's certificate chain, sent once per session
   | { type: 'SUBSCRIBE'; topics: string[] }
   | { type: 'UNSUBSCRIBE'; topics: string[] }
   | { type: 'NOTIFICATION'; code: NotificationCode; reason: string };

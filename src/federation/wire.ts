@@ -51,6 +51,10 @@ const MessageSchema = Type.Union([
   }),
   Type.Object({ type: Type.Literal('WITHDRAW'), id: Type.String({ minLength: 1, maxLength: 128 }) }),
   Type.Object({ type: Type.Literal('END_OF_RIB') }),
+  Type.Object({
+    type: Type.Literal('CHAIN'),
+    x5c: Type.Array(Type.String({ maxLength: 16_384 }), { minItems: 2, maxItems: 4 }),
+  }),
   Type.Object({ type: Type.Literal('SUBSCRIBE'), topics: Type.Array(Str(253), { maxItems: 256 }) }),
   Type.Object({ type: Type.Literal('UNSUBSCRIBE'), topics: Type.Array(Str(253), { maxItems: 256 }) }),
   Type.Object({

@@ -6,7 +6,7 @@
  * subscriptions are each refused, counted and logged; the session and the process survive.
  */
 import { createServer, type Server } from 'node:http';
-import { generateKeyPairSync, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactSign } from 'jose';
@@ -171,6 +171,31 @@ describe('a hostile or broken peer', () => {
     expect(garbage.status).toBeGreaterThanOrEqual(400);
     expect(garbage.status).toBeLessThan(500);
     expect((await view(net.urls[V]!)).forwarding.some((f) => f.fqdn === 'sneaky.evil.internal')).toBe(false);
+  });
+
+  it('installs a record naming its chain (x5t#S256) only after a valid CHAIN for it', async () => {
+    const thumb = createHash('sha256').update(Buffer.from(x5c[0]!, 'base64')).digest('base64url');
+    const byRef = (label: string) =>
+      new CompactSign(enc(record(label)))
+        .setProtectedHeader({ alg: 'ES256', typ: 'amsp+jws', 'x5t#S256': thumb })
+        .sign(key);
+    const before = (await view(net.urls[V]!)).stats;
+    const fqdns = async () => (await view(net.urls[V]!)).forwarding.map((f) => f.fqdn);
+    // no CHAIN yet: refused; a CHAIN that is not a chain to a trusted root: refused
+    await envelope([{ type: 'UPDATE', path: [net.urls[E]], record: await byRef('early') }]);
+    const selfSigned = [x5c[0]!, x5c[0]!];
+    await envelope([{ type: 'CHAIN', x5c: selfSigned }]);
+    expect(await fqdns()).not.toContain('early.evil.internal');
+    expect((await view(net.urls[V]!)).stats.badUpdates! - before.badUpdates!).toBe(2);
+    expect(net.servers[V]!.logs.some((l) => l.includes('AMSP CHAIN rejected'))).toBe(true);
+    // the real chain once, then records by reference
+    await envelope([
+      { type: 'CHAIN', x5c },
+      { type: 'UPDATE', path: [net.urls[E]], record: await byRef('late') },
+      { type: 'UPDATE', path: [net.urls[E]], record: await byRef('later') },
+    ]);
+    expect(await fqdns()).toEqual(expect.arrayContaining(['late.evil.internal', 'later.evil.internal']));
+    expect((await view(net.urls[V]!)).peers.find((p) => p.uri === net.urls[E])?.state).toBe('established');
   });
 
   it('answers a flood of subscriptions with RATE_LIMITED and keeps the session', async () => {
