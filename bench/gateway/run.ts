@@ -4,20 +4,23 @@
  * audit all on) and through nginx `proxy_pass` (Debian nginx-light) in one run. Prints
  * throughput, p50/p99, the ratios, then 1 GB streamed down and up through the gateway with the
  * gateway's peak RSS. One JSON line per figure. A bare Node proxy (http server + undici Pool,
- * `ceiling.mjs`) is measured too: the floor any Node proxy pays on this machine.
+ * `ceiling.mjs`; also with node:http's Agent, and in 2 cluster workers) is measured too: the
+ * floor any Node proxy pays on this machine. Each run also prints the CPU the server's process
+ * tree spent per request (less disturbed by other load than throughput).
  *
  *   npx tsx bench/gateway/run.ts [--duration 10] [--connections 50] [--stream-mb 1024] [--workers 2]
  *
  * `--workers N` also measures the gateway with N data-plane worker processes (settings.dataPlane).
+ * `--rate N` is the fixed request rate of the latency run (default 1000/s).
  * `--rate-limited` keeps the default per-caller rate limit (10k/s: part of the load gets 429s).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { request } from 'undici';
+import { Pool, request } from 'undici';
 import { agentToken, createKeyAndCsr } from '../../src/client/index.js';
 import { card, client } from '../../test/helpers/api.js';
 import { freePort } from '../../test/helpers/ports.js';
@@ -33,14 +36,17 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     workers: { type: 'string', default: '2' },
     'rate-limited': { type: 'boolean', default: false },
+    rate: { type: 'string', default: '1000' },
   },
 });
 const DURATION = Number(values.duration);
 const CONNS = Number(values.connections);
 const STREAM_BYTES = Number(values['stream-mb']) * 1024 * 1024;
 
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
 function emit(bench: string, value: number, unit: string, extra: Record<string, unknown> = {}) {
-  process.stdout.write(`${JSON.stringify({ bench, value: Math.round(value * 100) / 100, unit, ...extra })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench, value: round(value), unit, ...extra })}\n`);
 }
 
 function rssMb(pid: number): number {
@@ -62,14 +68,49 @@ function ms(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-async function load(url: string, headers: Record<string, string> = {}, conns = CONNS): Promise<Load> {
+/** CPU seconds (user + system) used so far by `pid` and every process below it. */
+function cpuSeconds(pid: number): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // Fields after the command's closing parenthesis: state ppid ... utime(12) stime(13).
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      /* gone */
+    }
+  }
+  let ticks = 0;
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop()!;
+    ticks += stats.get(p)?.ticks ?? 0;
+    for (const [k, v] of stats) if (v.ppid === p) todo.push(k);
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/**
+ * wrk (or autocannon) against `url`. With `pid`, also the CPU that process tree spent per
+ * request during the measured run: a figure that other load on the machine disturbs less than
+ * throughput does.
+ */
+async function load(
+  url: string,
+  headers: Record<string, string> = {},
+  conns = CONNS,
+  pid?: number,
+): Promise<Load & { cpuUsPerReq?: number }> {
   if (existsSync('/usr/bin/wrk')) {
     const args = ['-t', '1', '-c', String(conns), '-d', `${DURATION}s`, '--latency'];
     for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
     args.push(url);
     // warm-up
     spawnSync('wrk', ['-t', '1', '-c', String(conns), '-d', '2s', ...args.slice(6)], { encoding: 'utf8' });
+    const cpu0 = pid === undefined ? 0 : cpuSeconds(pid);
     const r = spawnSync('wrk', args, { encoding: 'utf8' });
+    const cpu = pid === undefined ? undefined : cpuSeconds(pid) - cpu0;
     const out = r.stdout;
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
     const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
@@ -77,7 +118,14 @@ async function load(url: string, headers: Record<string, string> = {}, conns = C
     const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
     const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
     const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-    return { rps, p50ms: p50, p99ms: p99, errors };
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+    return {
+      rps,
+      p50ms: p50,
+      p99ms: p99,
+      errors,
+      ...(cpu === undefined ? {} : { cpuUsPerReq: (cpu / requests) * 1e6 }),
+    };
   }
   // autocannon ships without types; only the fields read here are described.
   type Result = {
@@ -99,6 +147,46 @@ async function statusCounts(base: string): Promise<Record<string, number>> {
   return out;
 }
 
+/**
+ * `rate` requests a second for `seconds`, open loop (each sent on schedule, whatever the earlier
+ * ones are doing), on a pool of 16 connections: latency without queueing in the load generator
+ * or the server, unlike a saturating run. p50/p99 of send-to-last-byte, in ms.
+ */
+async function fixedRate(
+  url: string,
+  headers: Record<string, string>,
+  rate: number,
+  seconds: number,
+): Promise<{ p50ms: number; p99ms: number; errors: number }> {
+  const pool = new Pool(new URL(url).origin, { connections: 16 });
+  const path = new URL(url).pathname;
+  const lat: number[] = [];
+  let errors = 0;
+  const inflight: Promise<void>[] = [];
+  const one = async () => {
+    const t0 = performance.now();
+    try {
+      const r = await pool.request({ path, method: 'GET', headers });
+      await r.body.dump();
+      if (r.statusCode !== 200) errors++;
+      lat.push(performance.now() - t0);
+    } catch {
+      errors++;
+    }
+  };
+  const start = performance.now();
+  let sent = 0;
+  while (sent < rate * seconds) {
+    const due = Math.floor(((performance.now() - start) / 1000) * rate);
+    for (; sent < due && sent < rate * seconds; sent++) inflight.push(one());
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inflight);
+  await pool.close();
+  lat.sort((a, b) => a - b);
+  return { p50ms: lat[Math.floor(lat.length / 2)] ?? NaN, p99ms: lat[Math.floor(lat.length * 0.99)] ?? NaN, errors };
+}
+
 function spawnLine(cmd: string, args: string[]): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -107,7 +195,7 @@ function spawnLine(cmd: string, args: string[]): Promise<{ proc: ChildProcess; l
   });
 }
 
-async function nginx(upstreamPort: number): Promise<{ port: number; stop: () => void } | undefined> {
+async function nginx(upstreamPort: number): Promise<{ port: number; pid: number; stop: () => void } | undefined> {
   if (!existsSync('/usr/sbin/nginx')) {
     process.stderr.write('nginx not installed: skipping the nginx comparison (apt-get install -y nginx-light)\n');
     return undefined;
@@ -148,7 +236,7 @@ http {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { port, stop: () => proc.kill('SIGTERM') };
+  return { port, pid: proc.pid!, stop: () => proc.kill('SIGTERM') };
 }
 
 /** With --profile DIR, `ans serve` runs under --cpu-prof (NODE_OPTIONS may not carry it); the profile is written on exit. */
@@ -195,9 +283,9 @@ async function main(): Promise<void> {
     const check = await fetch(gwUrl, { headers: auth });
     if (check.status !== 200) throw new Error(`gateway answers ${check.status}: ${await check.text()}`);
 
-    const results: Record<string, Load> = {};
-    if (!values['gateway-only']) results['direct'] = await load(`${upUrl}/`);
-    results['gateway'] = await load(gwUrl, auth);
+    const results: Record<string, Load & { cpuUsPerReq?: number }> = {};
+    if (!values['gateway-only']) results['direct'] = await load(`${upUrl}/`, {}, CONNS, up.proc.pid);
+    results['gateway'] = await load(gwUrl, auth, CONNS, s.proc.pid);
     const answers = await statusCounts(s.url);
     emit(
       'gateway.gateway.answers',
@@ -221,11 +309,16 @@ async function main(): Promise<void> {
         if (ok) break;
         await new Promise((r) => setTimeout(r, 200));
       }
-      results[`gateway-${workers}proc`] = await load(`http://127.0.0.1:${planePort}/gw/bench.agents.internal/`, auth);
+      results[`gateway-${workers}proc`] = await load(
+        `http://127.0.0.1:${planePort}/gw/bench.agents.internal/`,
+        auth,
+        CONNS,
+        s.proc.pid,
+      );
       await api.put('/v1/gateway/settings', { dataPlane: null }, s.adminToken);
     }
     ngx = values['gateway-only'] ? undefined : await nginx(upPort);
-    if (ngx) results['nginx'] = await load(`http://127.0.0.1:${ngx.port}/`);
+    if (ngx) results['nginx'] = await load(`http://127.0.0.1:${ngx.port}/`, {}, CONNS, ngx.pid);
     if (!values['gateway-only']) {
       // The floor for any Node proxy here: a bare http server + undici Pool, nothing else.
       const floorPort = await freePort();
@@ -235,9 +328,21 @@ async function main(): Promise<void> {
         String(floorPort),
       ]);
       try {
-        results['node-bare'] = await load(`http://127.0.0.1:${floorPort}/`);
+        results['node-bare'] = await load(`http://127.0.0.1:${floorPort}/`, {}, CONNS, floor.proc.pid);
       } finally {
         floor.proc.kill();
+      }
+      const agentPort = await freePort();
+      const viaAgent = await spawnLine(process.execPath, [
+        join(import.meta.dirname, 'ceiling.mjs'),
+        String(upPort),
+        String(agentPort),
+        'agent',
+      ]);
+      try {
+        results['node-bare-agent'] = await load(`http://127.0.0.1:${agentPort}/`, {}, CONNS, viaAgent.proc.pid);
+      } finally {
+        viaAgent.proc.kill();
       }
       const twoPort = await freePort();
       const two = await spawnLine(process.execPath, [
@@ -247,7 +352,7 @@ async function main(): Promise<void> {
         '2',
       ]);
       try {
-        results['node-bare-2proc'] = await load(`http://127.0.0.1:${twoPort}/`);
+        results['node-bare-2proc'] = await load(`http://127.0.0.1:${twoPort}/`, {}, CONNS, two.proc.pid);
       } finally {
         two.proc.kill();
       }
@@ -256,6 +361,7 @@ async function main(): Promise<void> {
       emit(`gateway.${k}.throughput`, r.rps, 'req/s', { connections: CONNS, errors: r.errors });
       emit(`gateway.${k}.p50`, r.p50ms, 'ms');
       emit(`gateway.${k}.p99`, r.p99ms, 'ms');
+      if (r.cpuUsPerReq !== undefined) emit(`gateway.${k}.cpu_per_request`, r.cpuUsPerReq, 'us');
     }
     const g = results['gateway']!;
     if (results['nginx'])
@@ -280,6 +386,18 @@ async function main(): Promise<void> {
       if (ngx) {
         const n1 = await load(`http://127.0.0.1:${ngx.port}/`, {}, 1);
         emit('nginx.added_p50_1conn', n1.p50ms - d1.p50ms, 'ms');
+      }
+      // A moderate fixed rate (no saturation): what a call pays for going through the proxy.
+      const rate = Number(values.rate);
+      const secs = Math.min(DURATION, 5);
+      const dr = await fixedRate(`${upUrl}/`, {}, rate, secs);
+      const gr = await fixedRate(gwUrl, auth, rate, secs);
+      emit('gateway.direct.p50_fixed_rate', dr.p50ms, 'ms', { rate, p99: round(dr.p99ms), errors: dr.errors });
+      emit('gateway.gateway.p50_fixed_rate', gr.p50ms, 'ms', { rate, p99: round(gr.p99ms), errors: gr.errors });
+      emit('gateway.added_p50_fixed_rate', gr.p50ms - dr.p50ms, 'ms', { rate, target: '<= 1' });
+      if (ngx) {
+        const nr = await fixedRate(`http://127.0.0.1:${ngx.port}/`, {}, rate, secs);
+        emit('nginx.added_p50_fixed_rate', nr.p50ms - dr.p50ms, 'ms', { rate, p99: round(nr.p99ms) });
       }
     }
 
