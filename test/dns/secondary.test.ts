@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { DnsServer, DnsLogger } from '../../dns/index.js';
 import { parseSecondary } from '../../dns/index.js';
 import { notifyMessage } from '../../dns/notify.js';
@@ -113,6 +114,34 @@ describe.skipIf(!has('dig'))('DNS secondary (AXFR/IXFR with TSIG, NOTIFY-driven)
     } finally {
       await q.secondary.server.stop();
       await q.primary.server.stop();
+    }
+  });
+
+  it('survives a "primary" that answers junk: the refresh fails, logged, and the zone stays absent', async () => {
+    const junk = createServer((sock) =>
+      sock.once('data', (d) => {
+        // the request's ID with QR set, then garbage where the records should be
+        const m = Buffer.concat([d.subarray(2, 4), Buffer.from([0x80, 0]), randomBytes(300)]);
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(m.length);
+        sock.end(Buffer.concat([len, m]));
+      }),
+    );
+    await new Promise<void>((r) => junk.listen(0, '127.0.0.1', r));
+    const log = recorder();
+    const port = (junk.address() as { port: number }).port;
+    const s = await startServer([], {
+      zone: 'other.internal.',
+      secondaries: [{ zone: 'agents.internal', primary: `127.0.0.1:${port}` }],
+      log,
+    });
+    try {
+      await until(async () => (log.lines.includes('dns: secondary refresh failed') ? true : undefined));
+      expect(digStatus(await dig(s.port, 'SRV', '_a2a._tcp.weather.agents.internal'))).toBe('SERVFAIL');
+      expect(digStatus(await dig(s.port, 'SOA', 'other.internal'))).toBe('NOERROR');
+    } finally {
+      await s.server.stop();
+      junk.close();
     }
   });
 
