@@ -29,6 +29,7 @@ import { healthRoutes } from './http/health.js';
 import { Federation, amspRoutes, registerFederationMetrics } from './federation/index.js';
 import { gatewayRoutes } from './gateway/index.js';
 import { zoneRoutes } from './http/zone.js';
+import { backupRoutes } from './backup/index.js';
 import { SerialQueue } from './util/serial-queue.js';
 
 export const VERSION = '0.1.0';
@@ -268,6 +269,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await http.register(adminTokenRoutes, { db, auth, audit: registry.audit });
   await http.register(caRoutes(ca, { requireAdmin: (req) => auth.admin(req) }));
   await http.register(zoneRoutes, { auth, masterFile: () => dns.masterFile() });
+  await http.register(backupRoutes, { auth, db, audit: registry.audit, now });
   await http.register(gatewayRoutes, {
     config,
     db,

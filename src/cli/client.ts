@@ -34,13 +34,13 @@ interface ProblemLike {
   title?: string;
 }
 
-/** One HTTP call; a non-2xx answer becomes a CliError carrying the problem's detail and code. */
-export async function call<T = unknown>(
+/** One HTTP request; a non-2xx answer becomes a CliError carrying the problem's detail and code. */
+export async function send(
   o: ClientOptions,
   method: string,
   path: string,
   init: { body?: unknown; bearer?: string; accept?: string } = {},
-): Promise<T> {
+): Promise<Response> {
   const headers: Record<string, string> = { accept: init.accept ?? 'application/json' };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   if (init.bearer) headers['authorization'] = `Bearer ${init.bearer}`;
@@ -56,8 +56,8 @@ export async function call<T = unknown>(
       `cannot reach ${serverUrl(o)}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`,
     );
   }
-  const text = await res.text();
   if (!res.ok) {
+    const text = await res.text();
     let p: ProblemLike = {};
     try {
       p = JSON.parse(text) as ProblemLike;
@@ -66,6 +66,18 @@ export async function call<T = unknown>(
     }
     throw new CliError(`${res.status} ${p.code ?? res.statusText}: ${p.detail ?? text.slice(0, 300)}`);
   }
+  return res;
+}
+
+/** One HTTP call answered with JSON or text. */
+export async function call<T = unknown>(
+  o: ClientOptions,
+  method: string,
+  path: string,
+  init: { body?: unknown; bearer?: string; accept?: string } = {},
+): Promise<T> {
+  const res = await send(o, method, path, init);
+  const text = await res.text();
   if ((res.headers.get('content-type') ?? '').includes('json')) return JSON.parse(text) as T;
   return text as T;
 }

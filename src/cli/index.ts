@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../app.js';
 import { adminCommand } from './admin.js';
 import { agentCommand } from './agent.js';
+import { backupCommand, restoreCommand } from './backup.js';
 import { CliError } from './client.js';
 import { fedCommand } from './fed.js';
 import { caCommand, dnsCommand } from './ops.js';
@@ -20,6 +21,8 @@ program.addCommand(resolveCommand());
 program.addCommand(dnsCommand());
 program.addCommand(caCommand());
 program.addCommand(fedCommand());
+program.addCommand(backupCommand());
+program.addCommand(restoreCommand());
 
 try {
   await program.parseAsync(process.argv);

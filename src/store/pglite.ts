@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import type { Db, Queryable } from './db.js';
@@ -22,9 +22,52 @@ function wrapTx(tx: Transaction): Queryable {
  */
 const PGLITE_CONF = ['shared_buffers = 32MB'];
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * PGlite's files belong to one process: a second one opening them corrupts the store. `<dir>.lock`
+ * holds the owner's pid; a lock whose process is gone (kill -9) is taken over.
+ */
+function lockDir(dir: string): () => void {
+  const lock = `${dir}.lock`;
+  for (let i = 0; i < 3; i++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && alive(pid))
+      throw new Error(`the embedded store ${dir} is in use by process ${pid} (one process at a time; stop it first)`);
+    rmSync(lock, { force: true });
+  }
+  throw new Error(`cannot take the lock ${lock}`);
+}
+
 /** Embedded PostgreSQL (WASM) persisted under `dir`; the default store. One process at a time. */
 export async function openPglite(dir: string | undefined): Promise<Db> {
-  if (dir) mkdirSync(dir, { recursive: true });
+  let unlock = () => {};
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    unlock = lockDir(dir);
+  }
+  try {
+    return await open(dir, unlock);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+async function open(dir: string | undefined, unlock: () => void): Promise<Db> {
   const opts = { extensions: { vector }, postgresqlconf: PGLITE_CONF };
   // `new PGlite(undefined, opts)` ignores opts, so the in-memory form passes opts alone.
   const pg = dir ? new PGlite(dir, opts) : new PGlite(opts);
@@ -47,6 +90,9 @@ export async function openPglite(dir: string | undefined): Promise<Db> {
         await unlisten();
       };
     },
-    close: () => pg.close(),
+    async close() {
+      await pg.close();
+      unlock();
+    },
   };
 }
