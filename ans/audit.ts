@@ -25,6 +25,17 @@ export type AuditVerdict =
 const AUDIT_LOCK = 7_264_103;
 export const GENESIS_HASH = '0'.repeat(64);
 
+/**
+ * Where the chain starts once retention has removed older entries: the first kept entry and the
+ * hash it links to. Kept in `settings` and repeated in the chained `audit.pruned` entry, so
+ * removing more entries (or moving the anchor) shows up in `verify`.
+ */
+export interface AuditAnchor {
+  seq: number;
+  prevHash: string;
+}
+const ANCHOR_KEY = 'audit.anchor';
+
 /** JSON with object keys sorted, so the hash does not depend on how jsonb reorders keys. */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
@@ -192,16 +203,69 @@ export class AuditLog {
     return rows.map(fromRow);
   }
 
+  /**
+   * Retention: removes the entries older than `before` (always keeping the newest), moves the
+   * anchor to the first kept entry and records the pruning as an entry of its own.
+   * Returns how many entries were removed.
+   */
+  async prune(before: Date): Promise<number> {
+    await this.flush();
+    const removed = await this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+      const [r] = await tx.query<{ cut: string | null; top: string | null }>(
+        'SELECT (SELECT max(seq) FROM audit_log WHERE at < $1) AS cut, (SELECT max(seq) FROM audit_log) AS top',
+        [before.toISOString()],
+      );
+      const cut = Math.min(Number(r?.cut ?? 0), Number(r?.top ?? 0) - 1);
+      const [first] = await tx.query<{ seq: string; prev_hash: string }>(
+        'SELECT seq, prev_hash FROM audit_log WHERE seq = $1',
+        [cut + 1],
+      );
+      if (cut < 1 || !first) return 0;
+      const [gone] = await tx.query<{ n: string }>(
+        'WITH d AS (DELETE FROM audit_log WHERE seq <= $1 RETURNING 1) SELECT count(*)::text AS n FROM d',
+        [cut],
+      );
+      const anchor: AuditAnchor = { seq: Number(first.seq), prevHash: first.prev_hash };
+      await tx.query(
+        `INSERT INTO settings (key, value) VALUES ($1, $2::jsonb)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+        [ANCHOR_KEY, JSON.stringify(anchor)],
+      );
+      const n = Number(gone?.n ?? 0);
+      await this.append(tx, {
+        actor: 'system:retention',
+        action: 'audit.pruned',
+        detail: { removed: n, before: before.toISOString(), anchor },
+      });
+      return n;
+    });
+    await this.flush();
+    return removed;
+  }
+
+  private async anchor(): Promise<AuditAnchor | undefined> {
+    const [r] = await this.db.query<{ value: AuditAnchor }>('SELECT value FROM settings WHERE key = $1', [ANCHOR_KEY]);
+    return r?.value;
+  }
+
   /** Walks the whole chain in pages and names the first entry whose hash or link is wrong. */
   async verify(): Promise<AuditVerdict> {
     await this.flush();
-    let prev = GENESIS_HASH;
-    let expectSeq = 1;
+    const anchor = await this.anchor();
+    let prev = anchor?.prevHash ?? GENESIS_HASH;
+    let expectSeq = anchor?.seq ?? 1;
     let checked = 0;
+    let lastAnchor: unknown;
     for (;;) {
       const page = await this.page({ after: expectSeq - 1, limit: 5000 });
-      if (page.length === 0) return { ok: true, checked };
+      if (page.length === 0) {
+        if (anchor && canonical(lastAnchor) !== canonical(anchor))
+          return { ok: false, checked, firstBroken: anchor.seq, why: 'the retention anchor was moved' };
+        return { ok: true, checked };
+      }
       for (const r of page) {
+        if (r.action === 'audit.pruned') lastAnchor = r.detail['anchor'];
         if (r.seq !== expectSeq) return { ok: false, checked, firstBroken: expectSeq, why: 'entry missing' };
         if (r.prevHash !== prev)
           return { ok: false, checked, firstBroken: r.seq, why: 'link to the previous entry broken' };

@@ -319,6 +319,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       every(60_000, () => index.save());
       // Audit entries are chained in batches (group commit); reads of the log flush first.
       every(250, () => registry.audit.flush());
+      const retentionMs = config.auditRetentionDays * 86_400_000;
+      if (retentionMs > 0) {
+        const prune = async () => {
+          const n = await registry.audit.prune(new Date(now().getTime() - retentionMs));
+          if (n > 0) log.info({ removed: n, days: config.auditRetentionDays }, 'audit retention: old entries removed');
+        };
+        void prune().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'audit retention failed'));
+        every(3_600_000, prune);
+      }
       const addr = http.server.address();
       const httpPort = typeof addr === 'object' && addr ? addr.port : config.httpPort;
       const scheme = httpsMaterial ? 'https' : 'http';

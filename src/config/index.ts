@@ -13,6 +13,8 @@ export interface Config {
   readonly demo: boolean;
   readonly databaseUrl: string | undefined;
   readonly heartbeatIntervalMs: number;
+  /** Audit entries older than this are removed (0: keep everything). */
+  readonly auditRetentionDays: number;
   readonly certValidityDays: number;
   readonly caPassphrase: string | undefined;
   readonly embedder: 'use' | 'transformers' | 'hash';
@@ -114,6 +116,12 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: '30',
   },
   { flag: 'cert-validity-days', arg: 'DAYS', help: 'agent certificate validity (1-397)', default: '30' },
+  {
+    flag: 'audit-retention',
+    arg: 'DAYS',
+    help: 'remove audit entries older than this, hourly (0 keeps everything; the chain stays verifiable)',
+    default: '0',
+  },
   {
     flag: 'ca-passphrase',
     arg: 'TEXT',
@@ -422,6 +430,7 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     databaseUrl: str(get('database-url')),
     heartbeatIntervalMs: int('heartbeat-interval', get('heartbeat-interval'), 1, 86_400) * 1000,
     certValidityDays: int('cert-validity-days', get('cert-validity-days'), 1, 397),
+    auditRetentionDays: int('audit-retention', get('audit-retention'), 0, 36_500),
     caPassphrase: str(get('ca-passphrase')),
     embedder,
     modelDir,

@@ -14,6 +14,7 @@ describe('config', () => {
       databaseUrl: undefined,
       heartbeatIntervalMs: 30_000,
       certValidityDays: 30,
+      auditRetentionDays: 0,
       embedder: 'use',
     });
     expect(c.dataDir.endsWith('/.ans')).toBe(true);
@@ -49,6 +50,7 @@ describe('config', () => {
     [{ embedder: 'transformers' }, /--model-dir/],
     [{ tsigKey: ['xfr:hmac-md5:abc='] }, /--tsig-key/],
     [{ certValidityDays: '500' }, /--cert-validity-days/],
+    [{ auditRetention: '-1' }, /--audit-retention/],
     [{ tlsCert: 'a.pem' }, /--tls-key/],
   ])('rejects %o', (raw, msg) => {
     expect(() => buildConfig(raw, {})).toThrow(ConfigError);
