@@ -67,8 +67,13 @@ type WorkerMessage =
   | { id: number; vectors: Float32Array[] }
   | { id: number; error: string };
 
-/** Texts per bulk message: small enough that a query never waits long behind a bulk load. */
-const CHUNK = 8;
+/**
+ * Texts per bulk message, and characters (~4 per token): big enough that a bulk load costs few
+ * messages (each wakes a thread; syscalls are dear here), small enough (~25 ms of graph time)
+ * that a query never waits long behind one.
+ */
+const CHUNK = 24;
+const CHUNK_CHARS = 2400;
 /** Calls with at most this many texts (and not marked background) are interactive: they go first. */
 const SMALL = 4;
 /** Interactive texts merged into one worker message (batching cuts USE-lite's per-text cost). */
@@ -180,11 +185,17 @@ class UseEmbedder implements Embedder {
         n += j.texts.length;
       }
       if (jobs.length === 0) {
-        // Background chunks from several calls merged up to CHUNK texts (bounds a query's wait).
-        while (this.bulk.length > 0 && (jobs.length === 0 || n + this.bulk[0]!.texts.length <= CHUNK)) {
+        // Background chunks from several calls merged up to CHUNK texts / CHUNK_CHARS (bounds a query's wait).
+        let chars = 0;
+        while (
+          this.bulk.length > 0 &&
+          (jobs.length === 0 ||
+            (n + this.bulk[0]!.texts.length <= CHUNK && chars + charsOf(this.bulk[0]!.texts) <= CHUNK_CHARS))
+        ) {
           const j = this.bulk.shift()!;
           jobs.push(j);
           n += j.texts.length;
+          chars += charsOf(j.texts);
         }
       }
       if (jobs.length === 0) break;
@@ -204,6 +215,10 @@ class UseEmbedder implements Embedder {
     for (const j of [...this.small.splice(0), ...this.bulk.splice(0)]) j.reject(EMB_ERR_CLOSED());
     await Promise.all(this.lanes.map((l) => l.worker.terminate()));
   }
+}
+
+function charsOf(texts: string[]): number {
+  return texts.reduce((a, t) => a + t.length, 0);
 }
 
 /** Scales `v` to unit length in place (a zero vector stays zero). */

@@ -5,6 +5,8 @@ import hnswlib from 'hnswlib-node';
 import type { Db } from '../src/store/index.js';
 import type { Embedder } from './embedder.js';
 import { insertPoint } from './hnsw.js';
+import { Int8Rows } from './int8-rows.js';
+import { VectorStore } from './vector-store.js';
 import { EMB_ERR_CLOSED, EMB_ERR_DIM_MISMATCH } from './errors.js';
 import { Bm25 } from './lexical.js';
 import { docParts, lexicalText, skillTags, type PartsMode } from './text.js';
@@ -103,7 +105,7 @@ export interface SemanticIndexOptions {
 }
 
 interface AgentEntry {
-  /** The HNSW label of the agent's card vector (part 0); the other parts live only in memory. */
+  /** The HNSW label of the agent's card vector (part 0); the other parts are int8 rows in memory. */
   label: number;
   parts: number;
   hash: string;
@@ -115,7 +117,7 @@ interface AgentEntry {
 }
 
 interface SavedMeta {
-  format: 2;
+  format: 3;
   embedderId: string;
   dim: number;
   lastSeq: number;
@@ -127,12 +129,13 @@ interface SavedMeta {
 
 const INDEX_FILE = 'vectors.hnsw';
 const META_FILE = 'vectors.meta.json';
-/** Every agent's part vectors, float32, in the order of `agents` in the meta file. */
+/** Every agent's part vectors but the card (which is in the HNSW file), float32, in the order of `agents`. */
 const PARTS_FILE = 'vectors.parts.bin';
 /** The vocabulary's HNSW index and its words (vocabulary.ts). */
 const VOCAB_INDEX_FILE = 'vocabulary.hnsw';
 const VOCAB_META_FILE = 'vocabulary.json';
-const BACKGROUND = 512;
+/** Agents in the background sample (a z-score's spread is estimated to ~5% from 256). */
+const BACKGROUND = 256;
 
 /**
  * Generic sentences about nothing in particular, embedded once at start. They join the agents in
@@ -174,16 +177,21 @@ const REFERENCE_TEXTS = [
  */
 export class SemanticIndex {
   private readonly embedder: Embedder;
-  private readonly db: Db;
   private readonly dataDir: string | undefined;
   private readonly ranking: RankingOptions;
   private readonly efSearch: number;
   private hnsw: Hnsw;
   private agents = new Map<string, AgentEntry>();
-  /** Part vectors per agent (unit length; part 0 = the card, also in HNSW). */
-  private vecs = new Map<string, Float32Array[]>();
+  /**
+   * Each agent's parts after the card (int8: a quarter of float32). The card vector lives only
+   * in HNSW: a search returns its distance, so no second copy is kept.
+   */
+  private readonly partRows: Int8Rows;
+  private rowsOf = new Map<string, number[]>();
+  private readonly vectors: VectorStore;
   private labelOwner = new Map<number, string>();
-  private readonly bm25 = new Bm25();
+  /** BM25 over the card texts, kept only when the lexical side is weighed (wLexical > 0). */
+  private readonly bm25: Bm25 | undefined;
   private nextLabel = 0;
   /** Deleted slots that a new point may reuse (allowReplaceDeleted). */
   private free = 0;
@@ -198,7 +206,6 @@ export class SemanticIndex {
 
   private constructor(opts: SemanticIndexOptions, hnsw: Hnsw) {
     this.embedder = opts.embedder;
-    this.db = opts.db;
     this.dataDir = opts.dataDir;
     this.ranking = { ...DEFAULT_RANKING, ...opts.ranking };
     // The default coverage threshold was chosen on USE-lite's word vectors: with another embedder
@@ -208,6 +215,9 @@ export class SemanticIndex {
     }
     this.efSearch = opts.efSearch ?? 200;
     this.hnsw = hnsw;
+    this.partRows = new Int8Rows(opts.embedder.dim);
+    this.bm25 = this.ranking.wLexical > 0 ? new Bm25() : undefined;
+    this.vectors = new VectorStore(opts.db, opts.embedder.id, opts.embedder.dim);
     this.vocab =
       Number.isFinite(this.ranking.coverage) && opts.embedder.wordVectors !== false
         ? new Vocabulary(opts.embedder)
@@ -239,7 +249,7 @@ export class SemanticIndex {
         // A saved index made by another embedder or ranking layout is dropped: lastSeq stays 0,
         // the replay re-embeds (vectors in the store are reused only when the embedder matches).
         if (
-          meta.format === 2 &&
+          meta.format === 3 &&
           meta.embedderId === opts.embedder.id &&
           meta.dim === dim &&
           meta.ranking === idx.layoutKey()
@@ -247,7 +257,7 @@ export class SemanticIndex {
           const buf = readFileSync(partsPath);
           const all = new Float32Array(buf.buffer, buf.byteOffset, Math.floor(buf.byteLength / 4));
           const entries = Object.entries(meta.agents);
-          const total = entries.reduce((n, [, e]) => n + e.parts, 0);
+          const total = entries.reduce((n, [, e]) => n + e.parts - 1, 0);
           if (all.length === total * dim) {
             const h = new HierarchicalNSW('cosine', dim);
             await h.readIndex(indexPath, true);
@@ -259,10 +269,10 @@ export class SemanticIndex {
             for (const [id, e] of entries) {
               idx.agents.set(id, e);
               idx.labelOwner.set(e.label, id);
-              const v: Float32Array[] = [];
-              for (let i = 0; i < e.parts; i++, at += dim) v.push(all.slice(at, at + dim));
-              idx.vecs.set(id, v);
-              idx.bm25.set(id, e.lex);
+              const rows: number[] = [];
+              for (let i = 1; i < e.parts; i++, at += dim) rows.push(idx.partRows.add(all.subarray(at, at + dim)));
+              idx.rowsOf.set(id, rows);
+              idx.bm25?.set(id, e.lex);
             }
             await idx.loadVocabulary(dir, meta.embedderId);
           }
@@ -320,7 +330,7 @@ export class SemanticIndex {
       if (e && e.seq > seq) return;
       this.dropFromIndex(agentId);
       this.vocab?.removeAgent(agentId);
-      await this.db.query('DELETE FROM agent_vectors WHERE agent_id = $1', [agentId]);
+      await this.vectors.remove(agentId);
       this.bumpSeq(seq);
     });
   }
@@ -373,27 +383,32 @@ export class SemanticIndex {
     const allowAgent = this.agentFilter(opts.filter);
     const live = this.agents.size;
     const want = Math.min(live, Math.max(64, k * 16));
-    const candidates = new Set<string>();
+    // Candidate -> cosine to its card vector (HNSW distances are 1 - cosine).
+    const candidates = new Map<string, number | undefined>();
     if (want > 0) {
       const res = this.knn(q, want, (label) => {
         const id = this.labelOwner.get(label);
         return id !== undefined && allowAgent(id);
       });
-      for (const l of res) {
+      res.neighbors.forEach((l, i) => {
         const id = this.labelOwner.get(l);
-        if (id !== undefined) candidates.add(id);
-      }
+        if (id !== undefined) candidates.set(id, 1 - res.distances[i]!);
+      });
     }
     let lex: Map<string, number> | undefined;
     if (r.wLexical > 0) {
-      lex = this.bm25.score(text);
+      lex = this.bm25?.score(text) ?? new Map<string, number>();
       const top = [...lex.entries()].filter(([id]) => allowAgent(id)).sort((a, b) => b[1] - a[1]);
-      for (const [id] of top.slice(0, Math.max(20, k * 4))) candidates.add(id);
+      for (const [id] of top.slice(0, Math.max(20, k * 4))) if (!candidates.has(id)) candidates.set(id, undefined);
     }
     if (candidates.size === 0) return { ranked: [], reason: 'no agent matches the filter' };
 
     const scored: { id: string; z: number }[] = [];
-    for (const id of candidates) scored.push({ id, z: (this.agentScore(q, this.vecs.get(id)!) - mu) / sd });
+    for (const [id, card] of candidates) {
+      const cos = card ?? dotF(q, this.cardVector(id));
+      const others = this.rowsOf.get(id)!.map((row) => this.partRows.dot(row, q));
+      scored.push({ id, z: (this.pool(cos, others) - mu) / sd });
+    }
     if (lex && r.wLexical > 0) {
       const vals = scored.map((s) => lex.get(s.id) ?? 0);
       const m = vals.reduce((a, b) => a + b, 0) / vals.length;
@@ -405,11 +420,16 @@ export class SemanticIndex {
     return coverage === undefined ? { ranked: scored } : { ranked: scored, coverage };
   }
 
+  /** For benchmarks: the agents whose card vectors HNSW finds nearest to `v` (no filter, no ranking). */
+  nearestCards(v: Float32Array, k: number): string[] {
+    return this.knn(v, Math.min(k, this.agents.size), () => true).neighbors.map((l) => this.labelOwner.get(l)!);
+  }
+
   /** Writes the HNSW index and its sidecar (embedder id, dim, lastSeq, agents) to the data dir. */
   async save(): Promise<void> {
     if (this.dataDir === undefined || this.closed) return;
     const meta: SavedMeta = {
-      format: 2,
+      format: 3,
       embedderId: this.embedder.id,
       dim: this.embedder.dim,
       lastSeq: this._lastSeq,
@@ -422,9 +442,10 @@ export class SemanticIndex {
     const metaPath = join(this.dataDir, META_FILE);
     const partsPath = join(this.dataDir, PARTS_FILE);
     const dim = this.embedder.dim;
-    const all = new Float32Array(Object.values(meta.agents).reduce((n, e) => n + e.parts, 0) * dim);
+    const all = new Float32Array(Object.values(meta.agents).reduce((n, e) => n + e.parts - 1, 0) * dim);
     let at = 0;
-    for (const id of Object.keys(meta.agents)) for (const v of this.vecs.get(id)!) all.set(v, (at += dim) - dim);
+    for (const id of Object.keys(meta.agents))
+      for (const row of this.rowsOf.get(id)!) all.set(this.partRows.get(row), (at += dim) - dim);
     await this.hnsw.writeIndex(indexPath + '.tmp');
     writeFileSync(metaPath + '.tmp', JSON.stringify(meta));
     writeFileSync(partsPath + '.tmp', new Uint8Array(all.buffer, all.byteOffset, all.byteLength));
@@ -466,24 +487,22 @@ export class SemanticIndex {
     return `${this.ranking.parts}|${this.ranking.lowercase ? 'lc' : 'cs'}`;
   }
 
-  /** The agent's pooled similarity to the (unit) query, from its part vectors in memory. */
-  private agentScore(q: Float32Array, parts: Float32Array[]): number {
+  /** An agent's pooled score from its card cosine and the cosines of its other parts. */
+  private pool(card: number, others: number[]): number {
     const r = this.ranking;
+    if (others.length === 0) return card;
     if (r.pool === 'weighted') {
-      const card = dotF(q, parts[0]!);
-      if (parts.length === 1) return card;
-      let sum = 0;
-      for (let i = 1; i < parts.length; i++) sum += dotF(q, parts[i]!);
-      return (card + r.wParts * (sum / (parts.length - 1))) / (1 + r.wParts);
+      const mean = others.reduce((a, b) => a + b, 0) / others.length;
+      return (card + r.wParts * mean) / (1 + r.wParts);
     }
-    let max = -1;
-    let sum = 0;
-    for (const p of parts) {
-      const s = dotF(q, p);
-      if (s > max) max = s;
-      sum += s;
-    }
-    return (max + r.wMean * (sum / parts.length)) / (1 + r.wMean);
+    const max = Math.max(card, ...others);
+    const mean = (card + others.reduce((a, b) => a + b, 0)) / (others.length + 1);
+    return (max + r.wMean * mean) / (1 + r.wMean);
+  }
+
+  /** A copy of the agent's card vector out of HNSW (for candidates that no vector search found). */
+  private cardVector(id: string): Float32Array {
+    return Float32Array.from(this.hnsw.getPoint(this.agents.get(id)!.label));
   }
 
   /**
@@ -534,12 +553,12 @@ export class SemanticIndex {
     if (cur && cur.hash === hash) {
       // Same texts: only the filter fields may have changed; no re-embedding, no new points.
       Object.assign(cur, meta, { seq });
-      this.bm25.set(doc.id, cur.lex);
+      this.bm25?.set(doc.id, cur.lex);
       await this.vocab?.setAgent(doc.id, cur.lex);
       this.bumpSeq(seq);
       return;
     }
-    const stored = await this.storedVectors(doc.id, hash, texts.length);
+    const stored = await this.vectors.stored(doc.id, hash, texts.length);
     const vecs = stored ?? (await this.embedder.embed(texts, { background: true }));
     for (const v of vecs) if (v.length !== this.embedder.dim) throw EMB_ERR_DIM_MISMATCH(this.embedder.dim, v.length);
     this.assertOpen();
@@ -547,41 +566,14 @@ export class SemanticIndex {
     const label = this.addPoint(vecs[0]!, doc.id);
     const entry: AgentEntry = { label, parts: vecs.length, hash, seq, ...meta };
     this.agents.set(doc.id, entry);
-    this.vecs.set(doc.id, vecs);
-    this.bm25.set(doc.id, entry.lex);
-    await this.vocab?.setAgent(doc.id, entry.lex);
-    if (!stored) await this.storeVectors(doc.id, hash, seq, vecs);
-    this.bumpSeq(seq);
-  }
-
-  private async storedVectors(agentId: string, hash: string, n: number): Promise<Float32Array[] | undefined> {
-    const rows = await this.db.query<{ part: number; embedding: string }>(
-      'SELECT part, embedding::text AS embedding FROM agent_vectors WHERE agent_id = $1 AND embedder = $2 AND text_hash = $3 ORDER BY part',
-      [agentId, this.embedder.id, hash],
+    this.rowsOf.set(
+      doc.id,
+      vecs.slice(1).map((v) => this.partRows.add(v)),
     );
-    if (rows.length !== n) return undefined;
-    return rows.map((r) => parseVector(r.embedding));
-  }
-
-  private async storeVectors(agentId: string, hash: string, seq: number, vecs: Float32Array[]): Promise<void> {
-    const cast = this.db.hasVector ? 'vector' : 'real[]';
-    await this.db.transaction(async (tx) => {
-      await tx.query('DELETE FROM agent_vectors WHERE agent_id = $1', [agentId]);
-      // All parts in one statement: one round trip however many parts a card has.
-      const rows: string[] = [];
-      const params: unknown[] = [agentId, this.embedder.id, this.embedder.dim, hash, seq];
-      for (let i = 0; i < vecs.length; i++) {
-        const lit = this.db.hasVector ? `[${Array.from(vecs[i]!).join(',')}]` : `{${Array.from(vecs[i]!).join(',')}}`;
-        params.push(i, lit);
-        rows.push(`($1, $${params.length - 1}, $2, $3, $4, $5, $${params.length}::${cast})`);
-      }
-      if (rows.length > 0) {
-        await tx.query(
-          `INSERT INTO agent_vectors (agent_id, part, embedder, dim, text_hash, seq, embedding) VALUES ${rows.join(', ')}`,
-          params,
-        );
-      }
-    });
+    this.bm25?.set(doc.id, entry.lex);
+    await this.vocab?.setAgent(doc.id, entry.lex);
+    if (!stored) await this.vectors.save(doc.id, hash, seq, vecs);
+    this.bumpSeq(seq);
   }
 
   private addPoint(v: Float32Array, agentId: string): number {
@@ -599,19 +591,24 @@ export class SemanticIndex {
     this.labelOwner.delete(e.label);
     this.free++;
     this.agents.delete(agentId);
-    this.vecs.delete(agentId);
-    this.bm25.delete(agentId);
+    for (const row of this.rowsOf.get(agentId) ?? []) this.partRows.free(row);
+    this.rowsOf.delete(agentId);
+    this.bm25?.delete(agentId);
   }
 
   private bumpSeq(seq: number): void {
     if (seq > this._lastSeq) this._lastSeq = seq;
   }
 
-  private knn(q: Float32Array, want: number, filter: (label: number) => boolean): number[] {
+  private knn(
+    q: Float32Array,
+    want: number,
+    filter: (label: number) => boolean,
+  ): { neighbors: number[]; distances: number[] } {
     try {
-      return this.hnsw.searchKnn(Array.from(q), want, filter).neighbors;
+      return this.hnsw.searchKnn(Array.from(q), want, filter);
     } catch {
-      return [];
+      return { neighbors: [], distances: [] };
     }
   }
 
@@ -635,14 +632,29 @@ export class SemanticIndex {
    * BACKGROUND, refreshed when the index has grown or shrunk by a quarter): the z-score of a
    * candidate says how far it stands out from "any agent" for this query.
    */
+  /**
+   * Weighted pooling is linear in the query: an agent's parts fold into one vector
+   * (card + wParts * mean of the others) / (1 + wParts), one dot product per sample agent.
+   */
+  private collapse(parts: Float32Array[]): Float32Array[] {
+    if (this.ranking.pool !== 'weighted' || parts.length < 2) return parts;
+    const w = this.ranking.wParts / (parts.length - 1);
+    const u = Float32Array.from(parts[0]!);
+    for (const p of parts.slice(1)) for (let i = 0; i < u.length; i++) u[i]! += w * p[i]!;
+    for (let i = 0; i < u.length; i++) u[i]! /= 1 + this.ranking.wParts;
+    return [u];
+  }
+
   private backgroundStats(q: Float32Array): { mu: number; sd: number } {
     const count = this.agents.size;
     if (!this.background || count > this.backgroundAt * 1.25 || count < this.backgroundAt * 0.8) {
-      const ids = [...this.vecs.keys()];
+      const ids = [...this.agents.keys()];
       const step = Math.max(1, ids.length / BACKGROUND);
       const sample: Float32Array[][] = [];
-      for (let i = 0; i < ids.length && sample.length < BACKGROUND; i += step)
-        sample.push(this.vecs.get(ids[Math.floor(i)]!)!);
+      for (let i = 0; i < ids.length && sample.length < BACKGROUND; i += step) {
+        const id = ids[Math.floor(i)]!;
+        sample.push(this.collapse([this.cardVector(id), ...this.rowsOf.get(id)!.map((row) => this.partRows.get(row))]));
+      }
       this.background = sample;
       this.backgroundAt = count;
     }
@@ -652,7 +664,10 @@ export class SemanticIndex {
     let s = 0;
     let s2 = 0;
     for (const parts of sample) {
-      const d = this.agentScore(q, parts);
+      const d = this.pool(
+        dotF(q, parts[0]!),
+        parts.slice(1).map((p) => dotF(q, p)),
+      );
       s += d;
       s2 += d * d;
     }
@@ -693,10 +708,4 @@ function sha256(s: string): string {
 
 function normName(s: string): string {
   return s.toLowerCase().replace(/\.$/, '');
-}
-
-/** Parses pgvector text `[1,2]` or a PostgreSQL array `{1,2}`. */
-export function parseVector(text: string): Float32Array {
-  const body = text.trim().slice(1, -1);
-  return Float32Array.from(body.length === 0 ? [] : body.split(',').map(Number));
 }
