@@ -25,6 +25,7 @@ export const FedErrors = {
     503,
     () => 'this gateway has no AMSP identity yet (the CA cannot issue)',
   ),
+  starting: defineError('FED_ERR_STARTING', 503, () => 'this gateway is starting: OPEN again in a moment'),
   badRelay: defineError(
     'FED_ERR_BAD_RELAY',
     401,

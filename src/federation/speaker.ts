@@ -79,6 +79,8 @@ export class Federation {
   /** The gateway's remote backends (next hops) and relayed callers. */
   readonly relay: Relay;
   private identity: GatewayIdentity | undefined;
+  /** True once our own records are signed: OPENs before that are refused (503, retried). */
+  private accepting = false;
   /** TLS client options for https peers (our gateway certificate), and the AMSP dispatcher. */
   private peerTls: { ca: string; cert: string; key: string } | undefined;
   private http: Agent | undefined;
@@ -144,10 +146,12 @@ export class Federation {
     }
     this.peerTls = peerTlsOptions(this.identity, this.trust);
     this.http = peerAgent(this.peerTls);
-    for (const a of this.d.directory.all()) await this.signLocal(a);
     this.unsubscribe = this.d.feed.subscribe((c) =>
       c.entity === 'agent' ? this.onLocalChange(c.entityId) : undefined,
     );
+    for (const a of this.d.directory.all()) await this.signLocal(a);
+    // Only now: a session opened earlier would get a full table short of the records not yet signed.
+    this.accepting = true;
     const tick = Math.max(100, Math.min(1000, Math.floor(this.d.config.keepaliveMs / 3)));
     this.timer = setInterval(() => this.tick(), tick);
     this.timer.unref();
@@ -160,6 +164,7 @@ export class Federation {
 
   /** Clean shutdown: CEASE to every neighbour (best effort, bounded), then stop. */
   async stop(): Promise<void> {
+    this.accepting = false;
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
     const open = [...this.sessions.values()].filter((s) => s.state === 'established');
@@ -309,6 +314,7 @@ export class Federation {
   /** Inbound OPEN (POST /amsp/v1/open): returns our OPEN; the full table follows. */
   async acceptOpen(jws: string, tls: TlsClient = { tls: false }): Promise<string> {
     this.requireIdentity();
+    if (!this.accepting) throw FedErrors.starting();
     const { open, session } = await this.checkOpen(jws, tls);
     const reply = await this.myOpen(open.gateway);
     this.log.info({ peer: session.uri, role: open.role, zone: session.info.zone }, 'AMSP session accepted');
