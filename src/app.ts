@@ -6,6 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import {
@@ -31,6 +32,7 @@ import { gatewayRoutes } from './gateway/index.js';
 import { zoneRoutes } from './http/zone.js';
 import { backupRoutes } from './backup/index.js';
 import { SerialQueue } from './util/serial-queue.js';
+import { serverTls } from './tls/index.js';
 
 export const VERSION = '0.1.0';
 
@@ -252,10 +254,13 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     certificatesExpiringWithin: (days) => ca.expiringWithin(days),
   });
   registerFederationMetrics(metrics, federation, { secondarySerials: () => dns.secondarySerials });
+  const issueServerTls = (host: string) => serverTls({ ca, dataDir: config.dataDir, host, now });
   const httpsMaterial =
     config.tlsCert && config.tlsKey
       ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') }
-      : undefined;
+      : config.serverCertHost
+        ? await issueServerTls(config.serverCertHost)
+        : undefined;
   const http = await buildHttp({
     logger: log.child({ component: 'http' }),
     bodyLimit: config.bodyLimit,
@@ -319,6 +324,16 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       every(60_000, () => index.save());
       // Audit entries are chained in batches (group commit); reads of the log flush first.
       every(250, () => registry.audit.flush());
+      const certHost = config.serverCertHost;
+      if (certHost) {
+        // Renewed in place before it runs out; data-plane worker ports take the new one at restart.
+        every(3_600_000, async () => {
+          const t = await issueServerTls(certHost);
+          if (!t.renewed) return;
+          (http.server as unknown as TlsServer).setSecureContext({ cert: t.cert, key: t.key });
+          log.info({ host: certHost, notAfter: t.notAfter }, 'HTTPS certificate renewed');
+        });
+      }
       const retentionMs = config.auditRetentionDays * 86_400_000;
       if (retentionMs > 0) {
         const prune = async () => {

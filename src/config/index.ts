@@ -29,6 +29,11 @@ export interface Config {
   readonly registerPerMinute: number;
   readonly resolvePerMinute: number;
   readonly tlsCert: string | undefined;
+  /**
+   * Set when ANS listens beyond loopback without --tls-cert: the public URL's host, a name in the
+   * zone, for which the ANS CA issues the HTTPS server's certificate.
+   */
+  readonly serverCertHost: string | undefined;
   readonly tlsKey: string | undefined;
   /** Federation (AMSP): this gateway's level, peers to dial, extra trust anchors, timers. */
   readonly role: 'l1' | 'l2';
@@ -327,21 +332,29 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
   const tlsCert = str(get('tls-cert'));
   const tlsKey = str(get('tls-key'));
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
-  // Plain HTTP only on loopback; anywhere else ANS serves HTTPS (TLS 1.3) only.
-  if (!isLoopback(host) && !tlsCert) {
-    throw new ConfigError(
-      `listening on ${host} serves HTTPS only: pass --tls-cert and --tls-key (or listen on 127.0.0.1)`,
-    );
-  }
+  // Plain HTTP only on loopback; anywhere else ANS serves HTTPS (TLS 1.3) only, with --tls-cert or
+  // with a certificate its own CA issues for the public URL's host.
+  const secure = !isLoopback(host) || tlsCert !== undefined;
   const hostForUrl = isIP(host) === 6 ? `[${host}]` : host;
-  const publicUrlRaw = str(get('public-url')) ?? `${tlsCert ? 'https' : 'http'}://${hostForUrl}:${httpPort}`;
+  const publicUrlRaw = str(get('public-url')) ?? `${secure ? 'https' : 'http'}://${hostForUrl}:${httpPort}`;
   let publicUrl: string;
+  let publicHost: string;
   try {
     const u = new URL(publicUrlRaw);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
     publicUrl = u.toString().replace(/\/+$/, '');
+    publicHost = u.hostname.toLowerCase();
   } catch {
     throw new ConfigError(`--public-url must be an http(s) URL, got '${publicUrlRaw}'`);
+  }
+  let serverCertHost: string | undefined;
+  if (!isLoopback(host) && !tlsCert) {
+    if (!publicUrl.startsWith('https:') || !publicHost.endsWith(`.${zone.slice(0, -1)}`) || isIP(publicHost) !== 0)
+      throw new ConfigError(
+        `listening on ${host} serves HTTPS only: pass --tls-cert and --tls-key, or a --public-url ` +
+          `https://<name>.${zone.slice(0, -1)}:PORT whose host the ANS CA can certify (or listen on 127.0.0.1)`,
+      );
+    serverCertHost = publicHost;
   }
   const embedder = String(get('embedder'));
   if (embedder !== 'use' && embedder !== 'transformers' && embedder !== 'hash') {
@@ -444,6 +457,7 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     registerPerMinute: int('register-rate', get('register-rate'), 1, 1_000_000),
     resolvePerMinute: int('resolve-rate', get('resolve-rate'), 1, 1_000_000),
     tlsCert,
+    serverCertHost,
     tlsKey,
     role,
     peers,

@@ -27,10 +27,10 @@ export function tempDir(prefix = 'ans-test-'): string {
  * log line. Uses the cheap hash embedder unless the caller asks otherwise.
  */
 export async function startServer(
-  opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; httpPort?: number } = {},
 ): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? tempDir();
-  const httpPort = await freePort();
+  const httpPort = opts.httpPort ?? (await freePort());
   const dnsPort = await freePort();
   const args = [
     ...(opts.nodeArgs ?? []),
