@@ -128,11 +128,25 @@ async function register(i: number, label: string, csr: string): Promise<string> 
   return String(r.body['id']);
 }
 
-/** Waits until every gateway routes every remote agent; returns when. */
-async function converged(total: number[]): Promise<number> {
+/** Waits until every gateway routes every remote agent; returns when (throws after `maxMs`). */
+async function converged(total: number[], maxMs = 300_000): Promise<number> {
   const sum = total.reduce((a, b) => a + b, 0);
+  const start = performance.now();
   let asked = 0;
   for (;;) {
+    if (performance.now() - start > maxMs) {
+      const have = await Promise.all(
+        NODES.map((_n, i) =>
+          view(i).then(
+            (v) => v.forwarding.length,
+            () => -1,
+          ),
+        ),
+      );
+      throw new Error(
+        `no full tables after ${maxMs / 1000} s: routes ${have.join(', ')} of ${total.map((t) => sum - t).join(', ')}`,
+      );
+    }
     // The Level-1s are in use: their subscription would expire after five hold times.
     if (performance.now() - asked > 10_000) {
       asked = performance.now();
