@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.ans/**', 'embeddings/use-worker.mjs'] },
+  { ignores: ['node_modules/**', '.ans/**', 'dist/**', 'embeddings/use-worker.mjs'] },
   ...tseslint.configs.recommended,
   {
     rules: {

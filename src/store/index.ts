@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
 import type { Db } from './db.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
@@ -9,7 +10,14 @@ export type { Db, DbKind, Queryable } from './db.js';
 export { migrate, loadMigrations, type Migration } from './migrate.js';
 export { combine, type Statement } from './statement.js';
 
-export const MIGRATIONS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '../../migrations');
+/** The package root: the nearest directory above this file with a package.json (from src/ or dist/src/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const MIGRATIONS_DIR = join(packageRoot(), 'migrations');
 
 export interface StoreOptions {
   /** postgres://... to use a server; otherwise PGlite in `dataDir` (in memory when undefined). */
