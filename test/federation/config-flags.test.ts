@@ -31,6 +31,13 @@ describe('federation flags', () => {
     expect(c.soa).toEqual({ refresh: 300, retry: 60, expire: 600 });
   });
 
+  it('default to keepalives every 30 s, a 90 s hold time, no export filter and 256 topics at 600 a minute', () => {
+    const c = buildConfig({}, {});
+    expect([c.keepaliveMs, c.holdTimeMs, c.role]).toEqual([30_000, 90_000, 'l1']);
+    expect(c.exportPolicy).toEqual({ allowDomains: [], denyDomains: [], allowTags: [], denyTags: [], redact: [] });
+    expect([c.maxSubscriptions, c.subscriptionsPerMinute, c.secondaries]).toEqual([256, 600, []]);
+  });
+
   it.each([
     [{ exportRedact: ['name'] }, /--export-redact must be one of description, skills, embedding/],
     [{ exportDenyDomain: ['not a zone'] }, /--export-deny-domain must be a zone/],
