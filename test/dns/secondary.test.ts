@@ -19,12 +19,17 @@ function recorder(): DnsLogger & { lines: string[] } {
   return { lines, info: push, warn: push, error: push };
 }
 
-async function pair(soa: { refresh: number; retry: number; expire: number }, secondaryKey = SECRET) {
+async function pair(
+  soa: { refresh: number; retry: number; expire: number },
+  secondaryKey = SECRET,
+  journalSize?: number,
+) {
   const port = await freePort();
   const primary = await startServer([weather], {
     tsigKeys: [key(SECRET)],
     notify: [`127.0.0.1:${port}`],
     soa,
+    ...(journalSize ? { journalSize } : {}),
   });
   const log = recorder();
   const secondary = await startServer([], {
@@ -142,6 +147,23 @@ describe.skipIf(!has('dig'))('DNS secondary (AXFR/IXFR with TSIG, NOTIFY-driven)
     } finally {
       await s.server.stop();
       junk.close();
+    }
+  });
+
+  it("takes the whole zone when the primary's journal no longer reaches its serial", async () => {
+    const q = await pair({ refresh: 3600, retry: 1, expire: 7200 }, SECRET, 1);
+    try {
+      await until(async () => (q.secondary.server.secondarySerials['agents.internal'] === 1 ? true : undefined));
+      // two changes before the secondary can ask: a journal of one cannot answer from serial 1
+      q.primary.server.upsert(synthAgent(2), 10);
+      q.primary.server.upsert(synthAgent(3), 11);
+      await until(async () => (q.secondary.server.secondarySerials['agents.internal'] === 11 ? true : undefined));
+      expect(q.log.lines.filter((l) => l === 'dns: secondary AXFR').length).toBeGreaterThanOrEqual(2);
+      expect(answerLines(await dig(q.secondary.port, 'SRV', '_a2a._tcp.agent2.agents.internal'))).toHaveLength(1);
+      expect(answerLines(await dig(q.secondary.port, 'SRV', '_a2a._tcp.agent3.agents.internal'))).toHaveLength(1);
+    } finally {
+      await q.secondary.server.stop();
+      await q.primary.server.stop();
     }
   });
 
