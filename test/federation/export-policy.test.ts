@@ -1,9 +1,13 @@
 /**
- * Export policy and subscription-rate flags through real `ans serve` processes:
- * home (Level-1) -> car (Level-2) <- office (Level-2).
+ * Export policy and subscription-rate flags, federation metrics and session rules through real
+ * `ans serve` processes: home (Level-1) -> car (Level-2) <- office (Level-2, which also dials
+ * home, wrongly).
  * - home: `--export-deny-tag private --export-redact description` (its own records);
  * - car: `--export-deny-domain home.internal` (what it passes on to office) and
- *   `--subscription-rate 3` (topics a peer may add per minute).
+ *   `--subscription-rate 3` (topics a peer may add per minute);
+ * - a Level-1 accepts OPEN only from its configured --peer s (403 FED_ERR_NOT_A_PEER);
+ * - a clean shutdown sends NOTIFICATION CEASE first: the peer drops what it learned from it at
+ *   once (not marked inapplicable after a hold time).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../helpers/api.js';
@@ -31,7 +35,7 @@ beforeAll(async () => {
     [
       { zone: 'home.internal', role: 'l1', peers: [CAR] },
       { zone: 'car.internal', role: 'l2', peers: [] },
-      { zone: 'office.internal', role: 'l2', peers: [CAR] },
+      { zone: 'office.internal', role: 'l2', peers: [CAR, HOME] },
     ],
     (i) =>
       ['--hold-time', '30', '--keepalive', '5'].concat(
@@ -107,5 +111,32 @@ describe('federation metrics', () => {
     expect(value(`ans_amsp_peer_messages{peer="${net.urls[OFFICE]}",direction="out"}`)).toBeGreaterThanOrEqual(1);
     expect(value(`ans_amsp_peer_bytes{peer="${net.urls[HOME]}",direction="in"}`)).toBeGreaterThan(0);
     expect(value('ans_amsp_events{event="badUpdates"}')).toBe(0);
+  });
+});
+
+// Last: it shuts home down.
+describe('AMSP session rules', () => {
+  it('a Level-1 refuses an OPEN from a gateway that is not one of its --peer s', async () => {
+    await until(async () =>
+      net.servers[OFFICE]!.logs.some(
+        (l) => l.includes('AMSP dial failed') && l.includes('403') && l.includes('not a configured peer'),
+      )
+        ? true
+        : undefined,
+    );
+    expect((await view(net.urls[HOME]!)).peers.map((p) => p.uri)).toEqual([net.urls[CAR]]);
+    expect((await view(net.urls[OFFICE]!)).peers.map((p) => p.uri)).toEqual([net.urls[CAR]]);
+  });
+
+  it('a clean shutdown sends CEASE: its routes go at once, without a hold time', async () => {
+    expect((await view(net.urls[CAR]!)).forwarding.some((f) => f.id === thermo.id)).toBe(true);
+    expect(await net.servers[HOME]!.stop('SIGTERM')).toBe(0);
+    await until(async () =>
+      (await view(net.urls[CAR]!)).forwarding.some((f) => f.id === thermo.id) ? undefined : true,
+    );
+    const v = await view(net.urls[CAR]!);
+    expect(v.inapplicable.some((r) => r.id === thermo.id)).toBe(false);
+    expect(v.peers.map((p) => p.uri)).toEqual([net.urls[OFFICE]]);
+    expect(net.servers[CAR]!.logs.some((l) => l.includes('"code":"CEASE"'))).toBe(true);
   });
 });
