@@ -69,11 +69,11 @@ type WorkerMessage =
 
 /**
  * Texts per bulk message, and characters (~4 per token): big enough that a bulk load costs few
- * messages (each wakes a thread; syscalls are dear here), small enough (~25 ms of graph time)
+ * messages (each wakes a thread; syscalls are dear here), small enough (~50 ms of graph time)
  * that a query never waits long behind one.
  */
-const CHUNK = 24;
-const CHUNK_CHARS = 2400;
+const CHUNK = 48;
+const CHUNK_CHARS = 4800;
 /** Calls with at most this many texts (and not marked background) are interactive: they go first. */
 const SMALL = 4;
 /** Interactive texts merged into one worker message (batching cuts USE-lite's per-text cost). */

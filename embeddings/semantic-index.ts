@@ -231,7 +231,8 @@ export class SemanticIndex {
       h.initIndex({
         maxElements: opts.initialCapacity ?? 1024,
         m: opts.m ?? 16,
-        efConstruction: opts.efConstruction ?? 200,
+        // 100, not 200: half the insert work, and recall@10 vs exact stays 1.00 at 10k agents (bench/resolve).
+        efConstruction: opts.efConstruction ?? 100,
         randomSeed: 100,
         allowReplaceDeleted: true,
       });

@@ -19,10 +19,16 @@ interface Write {
 
 /** Rows per INSERT statement (parameters stay far below PostgreSQL's 65535). */
 const ROWS_PER_INSERT = 256;
+/**
+ * Writes wait up to this long (or until WRITE_GROUP agents are waiting) to share one
+ * transaction: each commit is a WAL flush, and on this sandbox every file write is a dear syscall.
+ */
+const WRITE_DELAY_MS = 20;
+const WRITE_GROUP = 256;
 
 /**
  * The durable copy of the part vectors (`agent_vectors`), with calls made in the same turn of
- * the event loop grouped: one SELECT for all lookups, one transaction for all writes. A bulk
+ * the event loop grouped: one SELECT for all lookups, one transaction for the writes of up to 20 ms. A bulk
  * load of thousands of concurrent upserts then costs a few statements per group instead of
  * five per agent (PGlite runs on the main thread, so statements are CPU the embedder needs).
  */
@@ -30,7 +36,7 @@ export class VectorStore {
   private lookups: Lookup[] = [];
   private writes: Write[] = [];
   private lookupTimer: NodeJS.Immediate | undefined;
-  private writeTimer: NodeJS.Immediate | undefined;
+  private writeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
@@ -50,7 +56,8 @@ export class VectorStore {
   save(agentId: string, hash: string, seq: number, vecs: Float32Array[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.writes.push({ agentId, hash, seq, vecs, resolve, reject });
-      this.writeTimer ??= setImmediate(() => void this.flushWrites());
+      if (this.writes.length >= WRITE_GROUP) void this.flushWrites();
+      else this.writeTimer ??= setTimeout(() => void this.flushWrites(), WRITE_DELAY_MS);
     });
   }
 
@@ -86,6 +93,7 @@ export class VectorStore {
     // The last write per agent wins (an agent's upserts are serialised by the index anyway).
     const batch = this.writes;
     this.writes = [];
+    clearTimeout(this.writeTimer);
     this.writeTimer = undefined;
     const last = new Map(batch.map((w) => [w.agentId, w]));
     const cast = this.db.hasVector ? 'vector' : 'real[]';
