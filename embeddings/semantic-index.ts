@@ -50,11 +50,6 @@ export interface RankingOptions {
   /** The vocabulary test applies only once the registry has this many distinct words. */
   coverageMinWords: number;
   /**
-   * A query under the coverage threshold is still answered when its top z reaches this
-   * (Infinity: coverage alone decides). Low coverage AND a weak sentence match = out of scope.
-   */
-  coverageUnlessZ: number;
-  /**
    * Word alignment (late interaction, vocabulary.ts `alignment`): weight of its z-score over the
    * top `alignCandidates` candidates; 0 = off. Needs the vocabulary (coverage on).
    */
@@ -85,7 +80,6 @@ export const DEFAULT_RANKING: RankingOptions = {
   temperature: 0.5,
   coverage: COVERAGE_DEFAULT,
   coverageMinWords: MIN_VOCABULARY,
-  coverageUnlessZ: Infinity,
   wAlign: 0.5,
   alignFusion: 'max',
   alignCandidates: 20,
@@ -346,7 +340,7 @@ export class SemanticIndex {
     const r = this.ranking;
     // Out of scope: the query's words are not the registry's (coverage is only computed once the
     // registry has coverageMinWords words: three cards have too few to judge a query by).
-    if (coverage !== undefined && coverage < r.coverage && ranked[0]!.z < r.coverageUnlessZ) {
+    if (coverage !== undefined && coverage < r.coverage) {
       return { hits: [], reason: 'the query is about things no registered agent describes' };
     }
     if (ranked[0]!.z < r.threshold) {
