@@ -323,7 +323,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       every(60_000, () => registry.purgeExpiredJti());
       every(60_000, () => index.save());
       // Audit entries are chained in batches (group commit); reads of the log flush first.
-      every(250, () => registry.audit.flush());
+      every(250, () => registry.audit.tick());
       const certHost = config.serverCertHost;
       if (certHost) {
         // Renewed in place before it runs out; data-plane worker ports take the new one at restart.
