@@ -70,9 +70,17 @@ export class VectorStore {
     this.lookups = [];
     this.lookupTimer = undefined;
     try {
-      const rows = await this.db.query<{ agent_id: string; text_hash: string; part: number; embedding: string }>(
-        'SELECT agent_id, text_hash, part, embedding::text AS embedding FROM agent_vectors WHERE agent_id = ANY($1) AND embedder = $2 ORDER BY agent_id, part',
-        [[...new Set(batch.map((l) => l.agentId))], this.embedderId],
+      // Only the primary key in the WHERE: with `embedder = $2` too, the planner may walk the
+      // embedder index, i.e. every row (one embedder), making a bulk load quadratic.
+      const rows = await this.db.query<{
+        agent_id: string;
+        embedder: string;
+        text_hash: string;
+        part: number;
+        embedding: string;
+      }>(
+        'SELECT agent_id, embedder, text_hash, part, embedding::text AS embedding FROM agent_vectors WHERE agent_id = ANY($1) ORDER BY agent_id, part',
+        [[...new Set(batch.map((l) => l.agentId))]],
       );
       const byAgent = new Map<string, typeof rows>();
       for (const r of rows) {
@@ -81,7 +89,9 @@ export class VectorStore {
         byAgent.set(r.agent_id, list);
       }
       for (const l of batch) {
-        const mine = (byAgent.get(l.agentId) ?? []).filter((r) => r.text_hash === l.hash);
+        const mine = (byAgent.get(l.agentId) ?? []).filter(
+          (r) => r.embedder === this.embedderId && r.text_hash === l.hash,
+        );
         l.resolve(mine.length === l.parts ? mine.map((r) => parseVector(r.embedding)) : undefined);
       }
     } catch (e) {
