@@ -122,13 +122,14 @@ export class Engine {
   // ------------------------------------------------------------------------------------------
   // Answering
 
-  /** The zone a name falls in: ours, else the closest secondary zone above it. */
+  /** The closest zone above a name, ours or a secondary (ours when none holds it: REFUSED). */
   private zoneFor(name: string): Zone | null {
-    if (this.secondaries.size === 0 || inZone(name, this.zone.apex)) return this.zone;
-    let best: string | null = null;
-    for (const apex of this.secondaries.keys())
-      if (inZone(name, apex) && (best === null || apex.length > best.length)) best = apex;
-    return best === null ? this.zone : this.secondaries.get(best)!;
+    if (this.secondaries.size === 0) return this.zone;
+    let best = inZone(name, this.zone.apex) ? this.zone.apex : '';
+    let zone: Zone | null = this.zone;
+    for (const [apex, z] of this.secondaries)
+      if (apex.length > best.length && inZone(name, apex)) [best, zone] = [apex, z];
+    return zone;
   }
 
   private body(key: string, qtype: number, fullAny: boolean): Body {

@@ -100,6 +100,23 @@ describe.skipIf(!has('dig'))('DNS secondary (AXFR/IXFR with TSIG, NOTIFY-driven)
     expect(answerLines(await dig(B.port, 'SRV', '_a2a._tcp.agent1.agents.internal'))).toHaveLength(1);
   });
 
+  it('answers a secondary zone below its own zone from the secondary copy', async () => {
+    const parent = await startServer([], {
+      zone: 'internal.',
+      secondaries: [{ zone: 'agents.internal', primary: `127.0.0.1:${p.primary.port}` }],
+    });
+    try {
+      const out = await until(async () => {
+        const o = await dig(parent.port, 'SRV', '_a2a._tcp.agent1.agents.internal');
+        return answerLines(o).length ? o : undefined;
+      });
+      expect(out).toMatch(/flags: qr aa/);
+      expect(digStatus(await dig(parent.port, 'SOA', 'internal'))).toBe('NOERROR');
+    } finally {
+      await parent.server.stop();
+    }
+  });
+
   it('refuses a NOTIFY that is unsigned or for a zone it does not hold', async () => {
     const bytes = encodeRR({
       ...{ name: 'agents.internal', ttl: 300, type: 6, mname: 'ns1.agents.internal', rname: 'h.agents.internal' },
