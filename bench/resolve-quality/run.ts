@@ -140,7 +140,8 @@ for (const m of METHODS.filter((x) => !only || x.name.includes(only))) {
     embedder,
     db,
     dataDir: undefined,
-    ranking: { coverage: 0, ...m.r, coverageMinWords: 0 },
+    // wAlign 0 unless the method asks for word alignment (the default has it on).
+    ranking: { coverage: 0, wAlign: 0, ...m.r, coverageMinWords: 0 },
   });
   let seq = 0;
   for (const d of docs) await idx.upsert(d, ++seq);
