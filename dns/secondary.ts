@@ -11,8 +11,59 @@ import { serialGt } from './serial.js';
 import { transfer, soaFields, type Primary, type SoaFields } from './transfer-in.js';
 import type { Keyring, Key } from './tsig.js';
 import type { DnsLogger, SecondarySpec } from './types.js';
-import type { D2Resource } from './wire.js';
-import { normalizeName, transferredRRs, Zone, type ZoneRR } from './zone.js';
+import { nameWireLength, type D2Resource } from './wire.js';
+import { normalizeName, transferredRRs, Zone, type ApexConfig, type ZoneRR } from './zone.js';
+
+/** Who may NOTIFY a secondary zone: the primary's IP, signed with the zone's key if it has one. */
+export interface NotifyRule {
+  apex: string;
+  host: string;
+  key?: string;
+}
+
+export function acceptsNotify(rule: NotifyRule, peer: string, keyName: string | null): boolean {
+  return peer.replace(/^::ffff:/, '') === rule.host && (rule.key === undefined || keyName === rule.key);
+}
+
+/**
+ * A zone as one buffer plus per-record metadata, for the DNS workers (IPC): zone records are views
+ * into large shared slabs, which would otherwise be copied whole with every record.
+ */
+export interface PackedZone {
+  cfg: ApexConfig;
+  serial: number;
+  bytes: Buffer;
+  names: string[];
+  types: number[];
+  targets: (string | null)[];
+  lens: number[];
+}
+
+export function packZone(zone: Zone): PackedZone {
+  const rrs = [...zone.records()];
+  return {
+    cfg: zone.config,
+    serial: zone.serial,
+    bytes: Buffer.concat(rrs.map((r) => r.buf.subarray(r.off, r.off + r.len))),
+    names: rrs.map((r) => r.name),
+    types: rrs.map((r) => r.type),
+    targets: rrs.map((r) => r.target ?? null),
+    lens: rrs.map((r) => r.len),
+  };
+}
+
+export function unpackZone(p: PackedZone): Zone {
+  const bytes = Buffer.from(p.bytes);
+  let off = 0;
+  const rrs = p.names.map((name, i): ZoneRR => {
+    const z: ZoneRR = { name, type: p.types[i]!, buf: bytes, off, len: p.lens[i]!, ownerLen: nameWireLength(name) };
+    const target = p.targets[i];
+    if (target) z.target = target;
+    off += p.lens[i]!;
+    return z;
+  });
+  return new Zone(p.cfg, p.serial, rrs);
+}
 
 /** `ZONE@IP:PORT[:KEYNAME]` (the --secondary flag). */
 export function parseSecondary(spec: string): SecondarySpec {
@@ -63,6 +114,15 @@ export class Secondary {
     return this.zone ? this.zone.serial : null;
   }
 
+  /** The zone as last transferred (null: none yet, or expired). */
+  get current(): Zone | null {
+    return this.zone;
+  }
+
+  get notifyRule(): NotifyRule {
+    return { apex: this.apex, host: this.primary.host, ...(this.key ? { key: this.key.name } : {}) };
+  }
+
   start(): void {
     this.stopped = false;
     this.sink(this.apex, null);
@@ -80,10 +140,8 @@ export class Secondary {
    * the primary's address and, when a key is configured, only signed with it; then we refresh.
    */
   notified(peer: string, keyName: string | null): boolean {
-    const from = peer.replace(/^::ffff:/, '');
-    if (from !== this.primary.host) return false;
-    if (this.key && keyName !== this.key.name) return false;
-    this.log.info({ zone: this.apex, peer: from }, 'dns: NOTIFY received, refreshing');
+    if (!acceptsNotify(this.notifyRule, peer, keyName)) return false;
+    this.log.info({ zone: this.apex, peer }, 'dns: NOTIFY received, refreshing');
     this.schedule(0);
     return true;
   }

@@ -14,7 +14,7 @@ import { DNS_ERR_BAD_OPTION, DNS_ERR_WORKER_FAILED } from './errors.js';
 import { renderMasterFile } from './masterfile.js';
 import { Notifier, parseTarget } from './notify.js';
 import { Engine, type EngineConfig } from './respond.js';
-import { Secondary } from './secondary.js';
+import { packZone, Secondary } from './secondary.js';
 import { toSerial } from './serial.js';
 import { serveTcp, serveUdp, type TcpLimits } from './transport.js';
 import type { DnsLogger, DnsOptions, ZoneAgent } from './types.js';
@@ -156,10 +156,17 @@ export class DnsServer {
       : null;
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)
       throw DNS_ERR_BAD_OPTION(`port ${opts.port}`);
-    const specs = opts.secondaries ?? [];
-    if (specs.length && (opts.workers ?? 0) > 1) throw DNS_ERR_BAD_OPTION('secondary zones need workers <= 1');
-    this.secondaries = specs.map(
-      (s) => new Secondary(s, this.engine.keyring, (apex, zone) => this.engine.setSecondary(apex, zone), this.log),
+    this.secondaries = (opts.secondaries ?? []).map(
+      (s) =>
+        new Secondary(
+          s,
+          this.engine.keyring,
+          (apex, zone) => {
+            this.engine.setSecondary(apex, zone);
+            this.broadcast({ t: 'secondary', apex, zone: zone && packZone(zone) });
+          },
+          this.log,
+        ),
     );
     for (const s of this.secondaries)
       if (s.apex === this.cfg.apex.zone) throw DNS_ERR_BAD_OPTION(`secondary ${s.apex} is our own zone`);
@@ -252,11 +259,18 @@ export class DnsServer {
     this.port = this.opts.port === 0 ? await pickPort(host) : this.opts.port;
     const { exec, execArgv } = workerExec();
     cluster.setupPrimary({ exec, execArgv, serialization: 'advanced' });
-    const init: WorkerInit = { cfg: this.cfg, host, port: this.port, limits };
+    const init: WorkerInit = {
+      cfg: this.cfg,
+      host,
+      port: this.port,
+      limits,
+      notifyRules: this.secondaries.map((s) => s.notifyRule),
+    };
     await Promise.all(Array.from({ length: n }, () => this.fork(init)));
     this.started = true;
     this.log.info({ host, port: this.port, workers: n, zone: this.cfg.apex.zone }, 'dns: listening (udp+tcp, workers)');
     this.maybeNotify();
+    for (const s of this.secondaries) s.start();
     return { udpPort: this.port, tcpPort: this.port };
   }
 
@@ -274,6 +288,8 @@ export class DnsServer {
           // the zone as it is now, then every later change in order
           w.send({ t: 'init', init, op: this.opSeq });
           w.send({ t: 'load', agents: [...this.engine.agents.values()], serial: this.engine.serial, op: this.opSeq });
+          for (const s of this.secondaries)
+            w.send({ t: 'secondary', apex: s.apex, zone: s.current && packZone(s.current), op: this.opSeq });
           loadOp = this.opSeq;
           hello = true;
           this.greeted.add(w);
@@ -284,6 +300,8 @@ export class DnsServer {
           this.acks.set(w, m.op);
           if (ready && m.op >= loadOp) resolve();
           this.maybeNotify();
+        } else if (m.t === 'notify') {
+          this.secondaries.find((s) => s.apex === m.zone)?.notified(m.peer, m.key);
         } else if (m.t === 'log') {
           this.log[m.level](m.obj, m.msg);
         } else if (m.t === 'fail') {

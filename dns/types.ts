@@ -42,7 +42,7 @@ export interface DnsOptions {
   tcpIdleMs?: number;
   /** TCP: most concurrent connections (default 1000); older idle ones are closed to make room. */
   tcpMaxConnections?: number;
-  /** Other servers' zones we serve as a secondary (single process only). */
+  /** Other servers' zones we serve as a secondary (with workers, the primary process transfers them). */
   secondaries?: SecondarySpec[];
 }
 

@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import { createSocket } from 'node:dgram';
 import { createServer, isIP } from 'node:net';
 import { Engine, type EngineConfig } from './respond.js';
+import { acceptsNotify, unpackZone, type NotifyRule, type PackedZone } from './secondary.js';
 import { serveTcp, serveUdp, type TcpLimits } from './transport.js';
 import type { DnsLogger, ZoneAgent } from './types.js';
 
@@ -14,6 +15,8 @@ export interface WorkerInit {
   host: string;
   port: number;
   limits: TcpLimits;
+  /** Secondary zones: NOTIFYs the worker accepts and passes to the primary. */
+  notifyRules: NotifyRule[];
 }
 
 export type ToWorker =
@@ -21,6 +24,7 @@ export type ToWorker =
   | { t: 'load'; agents: ZoneAgent[]; serial: number }
   | { t: 'upsert'; agent: ZoneAgent; serial: number }
   | { t: 'remove'; id: string; serial: number }
+  | { t: 'secondary'; apex: string; zone: PackedZone | null }
   | { t: 'stop' };
 
 export type ToPrimary =
@@ -28,6 +32,7 @@ export type ToPrimary =
   | { t: 'ready' }
   | { t: 'ack'; op: number }
   | { t: 'fail'; error: string }
+  | { t: 'notify'; zone: string; peer: string; key: string | null }
   | { t: 'log'; level: 'info' | 'warn' | 'error'; obj: object; msg?: string };
 
 function send(m: ToPrimary): void {
@@ -51,6 +56,14 @@ function run(): void {
           const { cfg, host, port, limits } = raw.init;
           engine = new Engine(cfg, log);
           const e = engine;
+          const rules = raw.init.notifyRules;
+          if (rules.length)
+            e.onNotify = (zone, peer, key) => {
+              const rule = rules.find((r) => r.apex === zone);
+              if (!rule || !acceptsNotify(rule, peer, key)) return false;
+              send({ t: 'notify', zone, peer, key });
+              return true;
+            };
           const udp = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
           const tcp = createServer();
           let pending = 2;
@@ -77,6 +90,9 @@ function run(): void {
           break;
         case 'remove':
           engine?.remove(raw.id, raw.serial);
+          break;
+        case 'secondary':
+          engine?.setSecondary(raw.apex, raw.zone ? unpackZone(raw.zone) : null);
           break;
         case 'stop':
           closeConns?.();

@@ -298,6 +298,10 @@ export class Zone {
     return this.soaRR;
   }
 
+  get config(): ApexConfig {
+    return this.cfg;
+  }
+
   get nsTarget(): string {
     return this.cfg.nsName;
   }

@@ -423,7 +423,6 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     return s;
   });
   const dnsWorkers = int('dns-workers', get('dns-workers'), 0, 64);
-  if (secondaries.length && dnsWorkers > 1) throw new ConfigError('--secondary needs --dns-workers 0 or 1');
   const soa = {
     refresh: int('soa-refresh', get('soa-refresh'), 1, 2_147_483_647),
     retry: int('soa-retry', get('soa-retry'), 1, 2_147_483_647),

@@ -21,9 +21,9 @@ function recorder(): DnsLogger & { lines: string[] } {
 
 async function pair(
   soa: { refresh: number; retry: number; expire: number },
-  secondaryKey = SECRET,
-  journalSize?: number,
+  o: { secondaryKey?: string; journalSize?: number; workers?: number } = {},
 ) {
+  const { secondaryKey = SECRET, journalSize, workers } = o;
   const port = await freePort();
   const primary = await startServer([weather], {
     tsigKeys: [key(SECRET)],
@@ -38,6 +38,7 @@ async function pair(
     tsigKeys: [key(secondaryKey)],
     secondaries: [{ zone: 'agents.internal', primary: `127.0.0.1:${primary.port}`, key: 'xfr' }],
     log,
+    ...(workers ? { workers } : {}),
   });
   return { primary, secondary, log };
 }
@@ -129,7 +130,10 @@ describe.skipIf(!has('dig'))('DNS secondary (AXFR/IXFR with TSIG, NOTIFY-driven)
   });
 
   it('gets nothing with the wrong TSIG secret (SERVFAIL, never a stale or unsigned copy)', async () => {
-    const q = await pair({ refresh: 3600, retry: 1, expire: 7200 }, randomBytes(32).toString('base64'));
+    const q = await pair(
+      { refresh: 3600, retry: 1, expire: 7200 },
+      { secondaryKey: randomBytes(32).toString('base64') },
+    );
     try {
       await until(async () => (q.log.lines.includes('dns: secondary refresh failed') ? true : undefined));
       expect(digStatus(await dig(q.secondary.port, 'SRV', '_a2a._tcp.weather.agents.internal'))).toBe('SERVFAIL');
@@ -168,7 +172,7 @@ describe.skipIf(!has('dig'))('DNS secondary (AXFR/IXFR with TSIG, NOTIFY-driven)
   });
 
   it("takes the whole zone when the primary's journal no longer reaches its serial", async () => {
-    const q = await pair({ refresh: 3600, retry: 1, expire: 7200 }, SECRET, 1);
+    const q = await pair({ refresh: 3600, retry: 1, expire: 7200 }, { journalSize: 1 });
     try {
       await until(async () => (q.secondary.server.secondarySerials['agents.internal'] === 1 ? true : undefined));
       // two changes before the secondary can ask: a journal of one cannot answer from serial 1
@@ -178,6 +182,24 @@ describe.skipIf(!has('dig'))('DNS secondary (AXFR/IXFR with TSIG, NOTIFY-driven)
       expect(q.log.lines.filter((l) => l === 'dns: secondary AXFR').length).toBeGreaterThanOrEqual(2);
       expect(answerLines(await dig(q.secondary.port, 'SRV', '_a2a._tcp.agent2.agents.internal'))).toHaveLength(1);
       expect(answerLines(await dig(q.secondary.port, 'SRV', '_a2a._tcp.agent3.agents.internal'))).toHaveLength(1);
+    } finally {
+      await q.secondary.server.stop();
+      await q.primary.server.stop();
+    }
+  });
+
+  it('serves the copy from DNS workers, which pass the NOTIFY they receive to the primary process', async () => {
+    const q = await pair({ refresh: 3600, retry: 1, expire: 7200 }, { workers: 2 });
+    try {
+      const srv = (name: string) => dig(q.secondary.port, 'SRV', `_a2a._tcp.${name}.agents.internal`);
+      await until(async () => (answerLines(await srv('weather')).length ? true : undefined));
+      q.primary.server.upsert(synthAgent(5), 60);
+      await until(async () => (answerLines(await srv('agent5')).length ? true : undefined));
+      // then every answer has it, whichever worker takes the query (they share the sockets)
+      for (let i = 0; i < 6; i++) expect(answerLines(await srv('agent5'))).toHaveLength(1);
+      expect(q.log.lines).toContain('dns: NOTIFY received, refreshing');
+      expect(q.log.lines).toContain('dns: secondary IXFR');
+      expect(digStatus(await dig(q.secondary.port, 'SOA', 'other.internal'))).toBe('NOERROR');
     } finally {
       await q.secondary.server.stop();
       await q.primary.server.stop();

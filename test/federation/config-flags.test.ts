@@ -45,7 +45,6 @@ describe('federation flags', () => {
     [{ secondary: ['car.internal'] }, /--secondary: .*ZONE@IP:PORT/],
     [{ secondary: ['car.internal@127.0.0.1:53:nokey'] }, /TSIG key 'nokey' is not given with --tsig-key/],
     [{ secondary: ['agents.internal@127.0.0.1:53'] }, /is our own --zone/],
-    [{ secondary: ['car.internal@127.0.0.1:53'], dnsWorkers: '2' }, /--secondary needs --dns-workers 0 or 1/],
     [{ soaRetry: '-1' }, /--soa-retry/],
   ])('refuse %o with a message naming the flag', (flags, message) => {
     expect(() => buildConfig(flags, {})).toThrow(message);
