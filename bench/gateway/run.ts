@@ -329,6 +329,8 @@ async function main(): Promise<void> {
       ]);
       try {
         results['node-bare'] = await load(`http://127.0.0.1:${floorPort}/`, {}, CONNS, floor.proc.pid);
+        const fr = await fixedRate(`http://127.0.0.1:${floorPort}/`, {}, Number(values.rate), Math.min(DURATION, 5));
+        emit('gateway.node-bare.p50_fixed_rate', fr.p50ms, 'ms', { rate: Number(values.rate), p99: round(fr.p99ms) });
       } finally {
         floor.proc.kill();
       }
