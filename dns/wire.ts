@@ -167,8 +167,13 @@ export class ByteWriter implements D2Writer {
     this.bits = saved;
   }
 
+  /**
+   * A view, not a copy: dns2's Resource.encode calls this after every record, so a copy made
+   * encoding a zone transfer's records quadratic. Every caller that keeps the result owns a
+   * fresh writer; the shared scratch writer is read with copyTo.
+   */
   toBuffer(): Buffer {
-    return Buffer.from(this.buf.subarray(0, Math.ceil(this.bits / 8)));
+    return this.buf.subarray(0, Math.ceil(this.bits / 8));
   }
 
   copyTo(a: { copy(src: Buffer, start: number, end: number): Buffer }): Buffer {
