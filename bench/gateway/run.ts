@@ -139,12 +139,16 @@ async function load(
   return { rps: res.requests.average, p50ms: res.latency.p50, p99ms: res.latency.p99, errors: res.errors + res.non2xx };
 }
 
-/** The gateway's answers by status so far (its own `ans_gateway_requests_total`). */
-async function statusCounts(base: string): Promise<Record<string, number>> {
+/**
+ * The gateway's answers by status so far (its own `ans_gateway_requests_total`), and the call
+ * records its audit queue dropped (full: the batched writer fell behind).
+ */
+async function statusCounts(base: string): Promise<{ byStatus: Record<string, number>; auditDropped: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^ans_gateway_requests_total\{status="(\d+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
-  return out;
+  const byStatus: Record<string, number> = {};
+  for (const m of text.matchAll(/^ans_gateway_requests_total\{status="(\d+)"\} (\d+)/gm))
+    byStatus[m[1]!] = Number(m[2]);
+  return { byStatus, auditDropped: Number(/^ans_gateway_audit_dropped (\d+)/m.exec(text)?.[1] ?? NaN) };
 }
 
 /**
@@ -289,9 +293,9 @@ async function main(): Promise<void> {
     const answers = await statusCounts(s.url);
     emit(
       'gateway.gateway.answers',
-      Object.values(answers).reduce((a, b) => a + b, 0),
+      Object.values(answers.byStatus).reduce((a, b) => a + b, 0),
       'calls',
-      { byStatus: answers },
+      answers,
     );
     // The same gateway with its data plane in worker processes on their own port.
     const planePort = await freePort();
@@ -444,13 +448,14 @@ async function main(): Promise<void> {
         peak: Math.round(peak),
       });
     }
+    emit('gateway.audit_dropped', (await statusCounts(s.url)).auditDropped, 'calls', { at: 'end' });
+    emit('load_average', loadavg()[0]!, '1 min', { at: 'end' });
   } catch (e) {
     if (s)
       process.stderr.write(
         `ans serve (exit ${String(s.proc.exitCode)}) last log lines:\n${s.logs.slice(-30).join('\n')}\n`,
       );
     throw e;
-    emit('load_average', loadavg()[0]!, '1 min', { at: 'end' });
   } finally {
     ngx?.stop();
     await s?.stop();
