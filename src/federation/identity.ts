@@ -1,15 +1,14 @@
 /**
  * The gateway's AMSP identity: a P-256 key with a certificate from our own ANS CA for
- * `amsp-gateway.<zone>` (kept in DIR/amsp-gateway.json, re-issued when close to expiry), and
+ * `amsp-gateway.<zone>` (kept in DIR/amsp-gateway.json, re-issued when a third of its life is left), and
  * the checks a receiver runs on a peer's x5c chain: every link verifies, every certificate is
  * in its validity period, and the root is one of the trust anchors (configured --peer-ca roots
  * plus our own root). The zone a signer may speak for is read from its certificate.
  */
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { CompactSign, compactVerify, decodeProtectedHeader } from 'jose';
-import { createKeyAndCsr } from '../client/index.js';
+import { ownCertificate, pemBlocks, type OwnCertificateIssuer } from '../tls/index.js';
 import { FedErrors } from './errors.js';
 
 export const GATEWAY_LABEL = 'amsp-gateway';
@@ -29,23 +28,7 @@ export function chainId(x5c: readonly string[]): string {
     .digest('base64url');
 }
 
-export interface IdentityIssuer {
-  readonly canIssue: boolean;
-  chainPem(): string;
-  rootPem(): string;
-  issue(req: {
-    subjectId: string;
-    fqdn: string;
-    uri: string;
-    csrPem: string;
-  }): Promise<{ pem: string; chainPem: string; notAfter: Date }>;
-}
-
-function pemBlocks(pem: string): string[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) =>
-    m[1]!.replace(/\s+/g, ''),
-  );
-}
+export type IdentityIssuer = OwnCertificateIssuer;
 
 const zoneOf = (z: string) => z.toLowerCase().replace(/\.$/, '');
 
@@ -57,22 +40,18 @@ export async function loadIdentity(o: {
   now: () => Date;
 }): Promise<GatewayIdentity> {
   const zone = zoneOf(o.zone);
-  const file = join(o.dataDir, 'amsp-gateway.json');
-  const rootB64 = pemBlocks(o.ca.rootPem())[0];
-  if (existsSync(file)) {
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { keyPem: string; x5c: string[]; notAfter: string };
-    const notAfter = new Date(saved.notAfter);
-    const fresh = notAfter.getTime() - o.now().getTime() > 24 * 3600_000;
-    if (fresh && saved.x5c.at(-1) === rootB64)
-      return { uri: o.uri, zone, key: createPrivateKey(saved.keyPem), x5c: saved.x5c, notAfter };
-  }
-  if (!o.ca.canIssue) throw FedErrors.noIdentity();
   const fqdn = `${GATEWAY_LABEL}.${zone}`;
-  const { keyPem, csrPem } = await createKeyAndCsr(fqdn);
-  const cert = await o.ca.issue({ subjectId: `amsp:${o.uri}`, fqdn, uri: `ans://gateway.${fqdn}`, csrPem });
-  const x5c = [...pemBlocks(cert.pem), ...pemBlocks(cert.chainPem)];
-  writeFileSync(file, JSON.stringify({ keyPem, x5c, notAfter: cert.notAfter.toISOString() }), { mode: 0o600 });
-  return { uri: o.uri, zone, key: createPrivateKey(keyPem), x5c, notAfter: cert.notAfter };
+  const c = await ownCertificate({
+    ca: o.ca,
+    dataDir: o.dataDir,
+    file: 'amsp-gateway.json',
+    subjectId: `amsp:${o.uri}`,
+    fqdn,
+    uri: `ans://gateway.${fqdn}`,
+    now: o.now,
+    cannotIssue: () => FedErrors.noIdentity(),
+  });
+  return { uri: o.uri, zone, key: createPrivateKey(c.keyPem), x5c: c.x5c, notAfter: c.notAfter };
 }
 
 export interface VerifiedSigner {
