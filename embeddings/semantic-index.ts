@@ -225,7 +225,8 @@ export class SemanticIndex {
       h.initIndex({
         maxElements: opts.initialCapacity ?? 1024,
         m: opts.m ?? 16,
-        // 100, not 200: half the insert work, and recall@10 vs exact stays 1.00 at 10k agents (bench/resolve).
+        // 100, not 200: half the insert work; recall@10 vs exact 1.00 at 10k agents but 0.92 at 100k
+        // synthetic ones (bench/resolve, README "Numbers"): the 100k recall target needs more.
         efConstruction: opts.efConstruction ?? 100,
         randomSeed: 100,
         allowReplaceDeleted: true,
