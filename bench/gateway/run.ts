@@ -3,7 +3,8 @@
  * small upstream directly, through the ANS gateway (`/gw/<fqdn>/`, an authenticated agent, policy,
  * audit all on) and through nginx `proxy_pass` (Debian nginx-light) in one run. Prints
  * throughput, p50/p99, the ratios, then 1 GB streamed down and up through the gateway with the
- * gateway's peak RSS. One JSON line per figure. A bare Node proxy (http server + undici Pool,
+ * gateway's peak RSS, and how soon after a revocation the gateway refuses that caller. One JSON line
+ * per figure. A bare Node proxy (http server + undici Pool,
  * `ceiling.mjs`; also with node:http's Agent, and in 2 cluster workers) is measured too: the
  * floor any Node proxy pays on this machine. Each run also prints the CPU the server's process
  * tree spent per request (less disturbed by other load than throughput).
@@ -37,6 +38,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'rate-limited': { type: 'boolean', default: false },
     rate: { type: 'string', default: '1000' },
+    /** Callers revoked one after another to time how soon the gateway refuses them. */
+    revocations: { type: 'string', default: '20' },
   },
 });
 const DURATION = Number(values.duration);
@@ -447,6 +450,32 @@ async function main(): Promise<void> {
         peakDown: Math.round(peakDown),
         peak: Math.round(peak),
       });
+    }
+    // The issue's "a revoked caller is refused within a second": from the revoke answer to the
+    // first 401 for a token the gateway had verified and cached.
+    const lags: number[] = [];
+    for (let i = 0; i < Number(values.revocations); i++) {
+      const c = await enrol(`revokee${i}`, 'http://127.0.0.1:9/');
+      const t = await agentToken({
+        agentId: c.id,
+        zone: 'agents.internal',
+        keyPem: c.keyPem,
+        certificatePem: c.certificatePem,
+        chainPem: c.chainPem,
+      });
+      const headers = { authorization: `Bearer ${t}` };
+      if ((await fetch(gwUrl, { headers })).status !== 200) throw new Error('revokee was not let through first');
+      const rv = await api.post(`/v1/agents/${c.id}/revoke`, { reason: 'keyCompromise' }, s.adminToken);
+      if (rv.status !== 200) throw new Error(`revoke: ${rv.status}`);
+      const t0 = performance.now();
+      while ((await fetch(gwUrl, { headers })).status !== 401)
+        if (performance.now() - t0 > 10_000) throw new Error('a revoked caller was still let through after 10 s');
+      lags.push(performance.now() - t0);
+    }
+    if (lags.length) {
+      lags.sort((a, b) => a - b);
+      emit('gateway.revoked_refused_after.p50', lags[Math.floor(lags.length / 2)]!, 'ms', { n: lags.length });
+      emit('gateway.revoked_refused_after.max', lags.at(-1)!, 'ms', { target: '<= 1000' });
     }
     emit('gateway.audit_dropped', (await statusCounts(s.url)).auditDropped, 'calls', { at: 'end' });
     emit('load_average', loadavg()[0]!, '1 min', { at: 'end' });
