@@ -36,11 +36,12 @@ export async function dumpStore(
   return db.transaction(async (tx) => {
     await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const hash = createHash('sha256');
-    const emit = async (obj: unknown, raw?: string) => {
-      const line = `${raw ?? JSON.stringify(obj)}\n`;
+    const emitLine = async (json: string) => {
+      const line = `${json}\n`;
       hash.update(line);
       await write(line);
     };
+    const emit = (obj: unknown) => emitLine(JSON.stringify(obj));
     const header: BackupHeader = {
       format: BACKUP_FORMAT,
       version: BACKUP_VERSION,
@@ -55,7 +56,7 @@ export async function dumpStore(
       const [c] = await tx.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${ident(t.name)}`);
       const start: TableStart = { table: t.name, rows: Number(c?.n ?? 0) };
       await emit(start);
-      rows += await copyRows(tx, t, (j) => emit(undefined, j));
+      rows += await copyRows(tx, t, emitLine);
     }
     const seqs: SequencesLine = { sequences: {} };
     for (const s of await sequences(tx)) {

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { pemToX5c } from '../client/index.js';
+import { pemToX5c, x5cToPem } from '../client/index.js';
 import { adminToken, call, type ClientOptions } from './client.js';
 import { clientOptions } from './common.js';
 
@@ -24,10 +24,8 @@ export function caCommand(): Command {
       const certs = pemToX5c(chain);
       const dir = resolve(o.out);
       mkdirSync(dir, { recursive: true });
-      const pem = (b64: string) =>
-        `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
       writeFileSync(join(dir, 'chain.pem'), chain);
-      writeFileSync(join(dir, 'root.pem'), pem(certs.at(-1)!));
+      writeFileSync(join(dir, 'root.pem'), x5cToPem([certs.at(-1)!]));
       process.stdout.write(`wrote ${dir}/chain.pem (${certs.length} certificates) and ${dir}/root.pem\n`);
     });
   clientOptions(

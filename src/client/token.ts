@@ -10,6 +10,13 @@ export function pemToX5c(bundle: string): string[] {
   return out;
 }
 
+/** The inverse of pemToX5c: base64 DER certificates as one PEM bundle. */
+export function x5cToPem(x5c: readonly string[]): string {
+  return x5c
+    .map((b64) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`)
+    .join('');
+}
+
 function algFor(keyPem: string): 'ES256' | 'ES384' | 'EdDSA' | 'RS256' {
   const k = createPrivateKey(keyPem);
   if (k.asymmetricKeyType === 'ed25519') return 'EdDSA';

@@ -8,7 +8,8 @@
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { CompactSign, compactVerify, decodeProtectedHeader } from 'jose';
-import { ownCertificate, pemBlocks, type OwnCertificateIssuer } from '../tls/index.js';
+import { pemToX5c } from '../client/index.js';
+import { ownCertificate, type OwnCertificateIssuer } from '../tls/index.js';
 import { FedErrors } from './errors.js';
 
 export const GATEWAY_LABEL = 'amsp-gateway';
@@ -84,7 +85,7 @@ export class TrustStore {
     const texts = [...this.pems];
     for (const f of this.files) if (existsSync(f)) texts.push(readFileSync(f, 'utf8'));
     for (const pem of texts)
-      for (const b of pemBlocks(pem)) next.add(new X509Certificate(Buffer.from(b, 'base64')).fingerprint256);
+      for (const b of pemToX5c(pem)) next.add(new X509Certificate(Buffer.from(b, 'base64')).fingerprint256);
     this.anchors = next;
     this.texts = texts;
     this.loadedAt = this.now().getTime();

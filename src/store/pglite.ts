@@ -77,14 +77,9 @@ export async function openPglite(dir: string | undefined): Promise<Db> {
   if (dir) {
     mkdirSync(dir, { recursive: true });
     unlock = lockDir(dir);
-    try {
-      await initInChild(dir);
-    } catch (e) {
-      unlock();
-      throw e;
-    }
   }
   try {
+    if (dir) await initInChild(dir);
     return await open(dir, unlock);
   } catch (e) {
     unlock();

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKeyAndCsr } from '../client/index.js';
+import { createKeyAndCsr, pemToX5c } from '../client/index.js';
 
 export interface OwnCertificateIssuer {
   readonly canIssue: boolean;
@@ -15,7 +15,7 @@ export interface OwnCertificateIssuer {
     fqdn: string;
     uri: string;
     csrPem: string;
-  }): Promise<{ pem: string; chainPem: string; notBefore?: Date; notAfter: Date }>;
+  }): Promise<{ pem: string; chainPem: string; notBefore: Date; notAfter: Date }>;
 }
 
 export interface OwnCertificate {
@@ -24,18 +24,6 @@ export interface OwnCertificate {
   x5c: string[];
   notBefore: Date;
   notAfter: Date;
-}
-
-export function pemBlocks(pem: string): string[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) =>
-    m[1]!.replace(/\s+/g, ''),
-  );
-}
-
-export function x5cToPem(x5c: readonly string[]): string {
-  return x5c
-    .map((b64) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`)
-    .join('');
 }
 
 interface Saved {
@@ -63,7 +51,7 @@ export async function ownCertificate(o: {
   cannotIssue: () => Error;
 }): Promise<OwnCertificate & { renewed: boolean }> {
   const path = join(o.dataDir, o.file);
-  const rootB64 = pemBlocks(o.ca.rootPem())[0];
+  const rootB64 = pemToX5c(o.ca.rootPem())[0];
   if (existsSync(path)) {
     const s = JSON.parse(readFileSync(path, 'utf8')) as Saved;
     const notAfter = new Date(s.notAfter);
@@ -75,9 +63,9 @@ export async function ownCertificate(o: {
   if (!o.ca.canIssue) throw o.cannotIssue();
   const { keyPem, csrPem } = await createKeyAndCsr(o.fqdn);
   const cert = await o.ca.issue({ subjectId: o.subjectId, fqdn: o.fqdn, uri: o.uri, csrPem });
-  const x5c = [...pemBlocks(cert.pem), ...pemBlocks(cert.chainPem)];
-  const notBefore = cert.notBefore ?? o.now();
-  const saved: Saved = { keyPem, x5c, notAfter: cert.notAfter.toISOString(), notBefore: notBefore.toISOString() };
+  const x5c = [...pemToX5c(cert.pem), ...pemToX5c(cert.chainPem)];
+  const { notBefore, notAfter } = cert;
+  const saved: Saved = { keyPem, x5c, notAfter: notAfter.toISOString(), notBefore: notBefore.toISOString() };
   writeFileSync(path, JSON.stringify(saved), { mode: 0o600 });
-  return { keyPem, x5c, notBefore, notAfter: cert.notAfter, renewed: true };
+  return { keyPem, x5c, notBefore, notAfter, renewed: true };
 }

@@ -1,4 +1,5 @@
-import { ownCertificate, x5cToPem, type OwnCertificateIssuer } from './own-certificate.js';
+import { x5cToPem } from '../client/index.js';
+import { ownCertificate, type OwnCertificateIssuer } from './own-certificate.js';
 
 export interface ServerTls {
   cert: string;
