@@ -11,11 +11,13 @@ type FeatureExtractor = ((
 ) => Promise<{ data: Float32Array | number[]; dims: number[] }>) & { dispose?: () => Promise<void> };
 
 /**
- * A transformers.js (`@xenova/transformers`) feature-extraction model loaded from a local
+ * A transformers.js (`@huggingface/transformers`) feature-extraction model loaded from a local
  * directory only (remote models disabled): `<modelDir>/config.json`, `tokenizer.json`,
  * `tokenizer_config.json` and `onnx/model.onnx` (or `onnx/model_quantized.onnx`). Mean pooling,
  * unit length. This is the path for MiniLM/bge/e5 and multilingual models (see README.md).
- * onnxruntime runs the model on its own threads, so the event loop stays free.
+ * onnxruntime runs the model off the event loop. Session options are given explicitly: one
+ * intra-op thread, no spinning (a spinning pool thread doubles the CPU of a small run and
+ * competes with the USE-lite workers on a 2-core machine).
  */
 export async function createTransformersEmbedder(modelDir: string): Promise<Embedder> {
   if (!modelDir) throw EMB_ERR_MODEL_DIR('no model directory given');
@@ -25,13 +27,22 @@ export async function createTransformersEmbedder(modelDir: string): Promise<Embe
     !existsSync(join(dir, 'onnx', 'model.onnx')) && existsSync(join(dir, 'onnx', 'model_quantized.onnx'));
   if (!quantized && !existsSync(join(dir, 'onnx', 'model.onnx')))
     throw EMB_ERR_MODEL_DIR(`${dir}/onnx/model.onnx is missing`);
-  const tf = await import('@xenova/transformers');
+  const tf = await import('@huggingface/transformers');
   tf.env.allowRemoteModels = false;
   tf.env.allowLocalModels = true;
   tf.env.localModelPath = dirname(dir) + '/';
   let extractor: FeatureExtractor;
   try {
-    extractor = (await tf.pipeline('feature-extraction', basename(dir), { quantized })) as unknown as FeatureExtractor;
+    extractor = (await tf.pipeline('feature-extraction', basename(dir), {
+      dtype: quantized ? 'q8' : 'fp32',
+      device: 'cpu',
+      local_files_only: true,
+      session_options: {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      },
+    })) as unknown as FeatureExtractor;
   } catch (e) {
     throw EMB_ERR_MODEL_DIR(e instanceof Error ? e.message : String(e));
   }

@@ -33,6 +33,8 @@ async function onnxRunner() {
   const session = await ort.InferenceSession.create(buildUseLiteOnnx(), {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
+    // No pool thread spinning between runs: on 2 cores it would steal the other worker's core.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     graphOptimizationLevel: 'all',
   });
   return { backend: 'onnx', run: makeUseRunner(ort, session, useInvTimescales()) };
