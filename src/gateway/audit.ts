@@ -53,35 +53,106 @@ export interface CallBatchDetail {
 }
 
 /**
- * A batch as compact text: the fields that repeat (caller, target, method, path, ...) once per
- * distinct combination, then one short line per call. None of the fields can hold a tab or a
- * newline (names are DNS names; paths with control characters are refused at the door).
+ * Calls waiting for the audit log, column by column: numbers in typed arrays and each distinct
+ * key (caller, target, method, path, ...) once, so a queued call holds no object of its own.
+ * The queue lives up to a second; objects kept that long outlive the young generation and
+ * made the collector copy and promote every call record.
  */
-export function encodeBatch(calls: readonly CallRecord[]): CallBatchDetail {
-  const start = calls.reduce((m, c) => Math.min(m, c.at), Infinity);
-  const keyIndex = new Map<string, number>();
-  const keys: string[] = [];
-  const lines: string[] = [];
-  for (const r of calls) {
-    const k = `${r.caller}\t${r.callerId}\t${r.target}\t${r.targetId ?? ''}\t${r.skill ?? ''}\t${r.method}\t${r.path}`;
-    let i = keyIndex.get(k);
-    if (i === undefined) {
-      i = keys.length;
-      keys.push(k);
-      keyIndex.set(k, i);
-    }
-    lines.push(
-      `${r.at - start}\t${i}\t${r.status}\t${r.failure ?? ''}\t${r.bytesIn}\t${r.bytesOut}\t${Math.round(r.ms * 1000) / 1000}`,
-    );
+export class CallColumns {
+  private readonly keyIndex = new Map<string, number>();
+  private readonly keys: string[] = [];
+  private readonly failureIndex = new Map<string, number>([['', 0]]);
+  private readonly failures: string[] = [''];
+  private at: Float64Array;
+  private key: Uint32Array;
+  private status: Uint16Array;
+  private failure: Uint8Array;
+  private bytesIn: Float64Array;
+  private bytesOut: Float64Array;
+  private ms: Float64Array;
+  length = 0;
+
+  constructor(capacity = 256) {
+    this.at = new Float64Array(capacity);
+    this.key = new Uint32Array(capacity);
+    this.status = new Uint16Array(capacity);
+    this.failure = new Uint8Array(capacity);
+    this.bytesIn = new Float64Array(capacity);
+    this.bytesOut = new Float64Array(capacity);
+    this.ms = new Float64Array(capacity);
   }
-  return {
-    count: calls.length,
-    start: new Date(start).toISOString(),
-    keyFields: [...KEY_FIELDS],
-    keys: keys.join('\n'),
-    fields: [...CALL_FIELDS],
-    calls: lines.join('\n'),
-  };
+
+  push(r: CallRecord): void {
+    const n = this.length;
+    if (n === this.at.length) this.grow(n * 2);
+    const k = `${r.caller}\t${r.callerId}\t${r.target}\t${r.targetId ?? ''}\t${r.skill ?? ''}\t${r.method}\t${r.path}`;
+    let i = this.keyIndex.get(k);
+    if (i === undefined) {
+      i = this.keys.length;
+      this.keys.push(k);
+      this.keyIndex.set(k, i);
+    }
+    const f = r.failure ?? '';
+    let fi = this.failureIndex.get(f);
+    if (fi === undefined) {
+      fi = this.failures.length;
+      this.failures.push(f);
+      this.failureIndex.set(f, fi);
+    }
+    this.at[n] = r.at;
+    this.key[n] = i;
+    this.status[n] = r.status;
+    this.failure[n] = fi;
+    this.bytesIn[n] = r.bytesIn;
+    this.bytesOut[n] = r.bytesOut;
+    this.ms[n] = r.ms;
+    this.length = n + 1;
+  }
+
+  private grow(capacity: number): void {
+    const copy = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.at = copy(this.at, new Float64Array(capacity));
+    this.key = copy(this.key, new Uint32Array(capacity));
+    this.status = copy(this.status, new Uint16Array(capacity));
+    this.failure = copy(this.failure, new Uint8Array(capacity));
+    this.bytesIn = copy(this.bytesIn, new Float64Array(capacity));
+    this.bytesOut = copy(this.bytesOut, new Float64Array(capacity));
+    this.ms = copy(this.ms, new Float64Array(capacity));
+  }
+
+  /**
+   * The batch as compact text: the fields that repeat once per distinct combination, then one
+   * short line per call. None of the fields can hold a tab or a newline (names are DNS names;
+   * paths with control characters are refused at the door).
+   */
+  encode(): CallBatchDetail {
+    const n = this.length;
+    let start = Infinity;
+    for (let j = 0; j < n; j++) if (this.at[j]! < start) start = this.at[j]!;
+    const lines: string[] = new Array<string>(n);
+    for (let j = 0; j < n; j++)
+      lines[j] =
+        `${this.at[j]! - start}\t${this.key[j]}\t${this.status[j]}\t${this.failures[this.failure[j]!]}\t` +
+        `${this.bytesIn[j]}\t${this.bytesOut[j]}\t${Math.round(this.ms[j]! * 1000) / 1000}`;
+    return {
+      count: n,
+      start: new Date(start).toISOString(),
+      keyFields: [...KEY_FIELDS],
+      keys: this.keys.join('\n'),
+      fields: [...CALL_FIELDS],
+      calls: lines.join('\n'),
+    };
+  }
+}
+
+/** A batch of call records as an audit entry's detail (see `CallColumns.encode`). */
+export function encodeBatch(calls: readonly CallRecord[]): CallBatchDetail {
+  const c = new CallColumns(Math.max(1, calls.length));
+  for (const r of calls) c.push(r);
+  return c.encode();
 }
 
 /** The call records of a `gateway.calls` audit entry. */
@@ -112,9 +183,11 @@ export function expandCalls(d: CallBatchDetail): CallRecord[] {
 }
 
 export class CallAudit {
-  private queue: CallRecord[] = [];
+  private queue = new CallColumns();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** Calls queued or being written (bounded by `maxQueue`). */
+  private pending = 0;
   dropped = 0;
   written = 0;
 
@@ -122,16 +195,19 @@ export class CallAudit {
     private readonly db: Db,
     private readonly sink: AuditSink,
     private readonly onError: (e: unknown) => void,
-    private readonly intervalMs = 250,
-    private readonly maxBatch = 2000,
+    // Each batch is a transaction on the store, which costs ~10 ms on PGlite whatever its
+    // size: a second or 10,000 calls apart keeps that near 1 us a call at 10k calls/s.
+    private readonly intervalMs = 1000,
+    private readonly maxBatch = 10_000,
     private readonly maxQueue = 100_000,
   ) {}
 
   record(r: CallRecord): void {
-    if (this.queue.length >= this.maxQueue) {
+    if (this.pending >= this.maxQueue) {
       this.dropped++;
       return;
     }
+    this.pending++;
     this.queue.push(r);
     if (this.queue.length >= this.maxBatch) this.kick();
     else if (!this.timer) {
@@ -147,28 +223,22 @@ export class CallAudit {
     }
     const batch = this.queue;
     if (batch.length === 0) return;
-    this.queue = [];
+    this.queue = new CallColumns();
     this.writing = this.writing.then(() => this.write(batch));
   }
 
-  private async write(batch: CallRecord[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += this.maxBatch) {
-      const part = batch.slice(i, i + this.maxBatch);
-      try {
-        await this.db.transaction((tx) =>
-          this.sink.append(tx, [
-            {
-              actor: 'gateway',
-              action: 'gateway.calls',
-              subject: undefined,
-              detail: { ...encodeBatch(part) },
-            },
-          ]),
-        );
-        this.written += part.length;
-      } catch (e) {
-        this.onError(e);
-      }
+  private async write(batch: CallColumns): Promise<void> {
+    try {
+      await this.db.transaction((tx) =>
+        this.sink.append(tx, [
+          { actor: 'gateway', action: 'gateway.calls', subject: undefined, detail: { ...batch.encode() } },
+        ]),
+      );
+      this.written += batch.length;
+    } catch (e) {
+      this.onError(e);
+    } finally {
+      this.pending -= batch.length;
     }
   }
 

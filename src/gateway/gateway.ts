@@ -27,7 +27,6 @@ import {
   type FailureKind,
   type Upstreams,
 } from './proxy.js';
-import type { RateLimiter } from './ratelimit.js';
 import { parseGatewayUrl, upstreamPath, type RouteRefusal } from './route.js';
 import type { GatewaySettings } from './settings.js';
 import { endSocket, tunnel, type TunnelResult } from './upgrade.js';
@@ -47,7 +46,8 @@ export interface GatewayParts {
   publicUrl: string; // no trailing slash
   settings: () => GatewaySettings;
   auth: Pick<CallerAuth, 'cached' | 'verify' | 'stillActive'> & Partial<Pick<CallerAuth, 'peer'>>;
-  rate: Pick<RateLimiter, 'take'>;
+  /** Per-caller buckets: here, or leased from the main process (a promise only while asking). */
+  rate: { take(key: string, nowMs: number): number | Promise<number> };
   backends: Pick<Backends, 'resolveActive' | 'resolveMissing'>;
   /** Federation: next-hop targets and relayed callers (absent: local agents only). */
   remote?: RemoteTargets;
@@ -214,26 +214,44 @@ export class Gateway {
 
   constructor(readonly p: GatewayParts) {}
 
-  /** The caller of a request (cached verification), rate-limited. Throws typed errors. */
-  async caller(authorization: string | undefined, socket?: object): Promise<VerifiedCaller> {
+  /**
+   * The caller of a request (cached verification), rate-limited. Throws typed errors. A caller
+   * this connection or the token cache already knows comes back at once, not as a promise: the
+   * usual call then runs to its upstream dispatch without yielding.
+   */
+  caller(authorization: string | undefined, socket?: object): VerifiedCaller | Promise<VerifiedCaller> {
     const now = this.p.now();
-    let c: VerifiedCaller | undefined;
     // A keep-alive connection usually repeats its header: compare it instead of hashing it.
     const last = socket ? this.lastAuth.get(socket) : undefined;
     if (last && last.header === authorization && last.caller.expMs > now && this.p.auth.stillActive(last.caller))
-      c = last.caller;
-    else if (authorization === undefined && this.p.auth.peer && (socket as { encrypted?: boolean })?.encrypted) {
+      return this.limited(last.caller, now);
+    if (authorization === undefined && this.p.auth.peer && (socket as { encrypted?: boolean })?.encrypted) {
       // No token: mutual TLS, the client certificate of the connection.
-      c = await this.p.auth.peer(socket as TLSSocket);
-      if (!c) throw GatewayErrors.noCredential();
-    } else {
-      const token = CallerAuth.bearer(authorization);
-      c = this.p.auth.cached(token, now) ?? (await this.p.auth.verify(token));
-      if (socket && authorization) this.lastAuth.set(socket, { header: authorization, caller: c });
+      return this.p.auth.peer(socket as TLSSocket).then((c) => {
+        if (!c) throw GatewayErrors.noCredential();
+        return this.limited(c, this.p.now());
+      });
     }
+    const token = CallerAuth.bearer(authorization);
+    const hit = this.p.auth.cached(token, now);
+    if (hit) return this.remembered(authorization, socket, hit, now);
+    return this.p.auth.verify(token).then((c) => this.remembered(authorization, socket, c, this.p.now()));
+  }
+
+  private remembered(
+    authorization: string | undefined,
+    socket: object | undefined,
+    c: VerifiedCaller,
+    now: number,
+  ): VerifiedCaller | Promise<VerifiedCaller> {
+    if (socket && authorization) this.lastAuth.set(socket, { header: authorization, caller: c });
+    return this.limited(c, now);
+  }
+
+  /** The rate limit's verdict on a known caller. */
+  private limited(c: VerifiedCaller, now: number): VerifiedCaller | Promise<VerifiedCaller> {
     const wait = this.p.rate.take(c.agentId, now);
-    if (wait > 0) throw new Refusal(GatewayErrors.rateLimited(c.fqdn), { 'retry-after': String(wait) });
-    return c;
+    return typeof wait === 'number' ? allowed(c, wait) : wait.then((w) => allowed(c, w));
   }
 
   /** `ANY /gw/<fqdn>/<rest>` on the raw request: the data plane's entry point. */
@@ -253,7 +271,8 @@ export class Gateway {
       if (!t.ok) throw routeError(t, this.p.zone);
       fqdn = t.fqdn;
       const relayed = remote !== undefined && remote.relayed(req);
-      caller = relayed ? await remote.caller(req, fqdn) : await this.caller(req.headers.authorization, req.socket);
+      const known = relayed ? remote.caller(req, fqdn) : this.caller(req.headers.authorization, req.socket);
+      caller = known instanceof Promise ? await known : known;
       const proto = protocolOf(req);
       const b =
         this.p.backends.resolveActive(fqdn, proto) ??
@@ -654,6 +673,12 @@ export class Gateway {
     this.p.graph.note(o.caller, o.target, o.failure && o.status < 400 ? 0 : o.status, o.ms, o.at + o.ms);
     this.p.audit.record(o);
   }
+}
+
+/** The caller, unless the rate limit says to wait `wait` seconds. */
+function allowed(c: VerifiedCaller, wait: number): VerifiedCaller {
+  if (wait > 0) throw new Refusal(GatewayErrors.rateLimited(c.fqdn), { 'retry-after': String(wait) });
+  return c;
 }
 
 /** The refusal for a `/gw/` request target that does not parse. */

@@ -218,12 +218,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     tls: { caPem: () => `${d.ca.chainPem()}\n${d.ca.rootPem()}` },
   });
   const graph = new CallGraph(d.db, (e) => app.log.error({ err: e }, 'gateway graph write failed'));
+  // One set of buckets for the main port and every data-plane worker (they lease from it).
+  const rate = new RateLimiter(current);
   const gw = new Gateway({
     zone,
     publicUrl,
     settings: current,
     auth,
-    rate: new RateLimiter(current),
+    rate,
     backends,
     ...(d.remote ? { remote: d.remote } : {}),
     policies,
@@ -263,6 +265,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     statusOf: statusLookup(d.db),
     account: (o: Outcome) => gw.account(o),
     ejected: (target: string) => metrics?.ejections.inc({ target }),
+    rate: {
+      lease: (key: string, want: number) => rate.lease(key, want, nowMs()),
+      giveBack: (key: string, n: number) => rate.giveBack(key, n, nowMs()),
+      burst: () => settings.rateBurst,
+    },
     log: app.log,
   };
   const syncPlane = () => {

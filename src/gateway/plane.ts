@@ -15,6 +15,7 @@ import type { Outcome } from './gateway.js';
 import type { PolicyRule } from './policy.js';
 import type { GatewaySettings } from './settings.js';
 import type { VerifiedCaller } from './caller.js';
+import type { Lease } from './ratelimit.js';
 
 /** The part of an agent a worker needs. */
 export type AgentLite = Pick<AgentRow, 'id' | 'fqdn' | 'label' | 'card'> & { status: 'active' };
@@ -38,7 +39,8 @@ export type ToWorker =
   | { t: 'verified'; id: number; caller?: VerifiedCaller; error?: { code: string; status: number; message: string } }
   | { t: 'held'; id: number; ticket?: Ticket; error?: 'full' | 'store' }
   | { t: 'verdict'; ticket: string; verdict: Verdict }
-  | { t: 'status'; id: number; status: string | undefined };
+  | { t: 'status'; id: number; status: string | undefined }
+  | { t: 'leased'; id: number; granted: number; wait: number };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -53,7 +55,9 @@ export type FromWorker =
   | { t: 'cancel'; ticket: string }
   | { t: 'status'; id: number; fqdn: string }
   | { t: 'outcomes'; list: Outcome[] }
-  | { t: 'eject'; target: string };
+  | { t: 'eject'; target: string }
+  | { t: 'lease'; id: number; key: string }
+  | { t: 'unlease'; key: string; n: number };
 
 export interface PlaneHost {
   state(): PlaneState;
@@ -64,6 +68,8 @@ export interface PlaneHost {
   statusOf(fqdn: string): Promise<string | undefined>;
   account(o: Outcome): void;
   ejected(target: string): void;
+  /** The callers' token buckets (this process owns them; workers lease tokens). */
+  rate: { lease(key: string, want: number): Lease; giveBack(key: string, n: number): void; burst(): number };
   log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
@@ -197,6 +203,17 @@ export class DataPlane {
         return;
       case 'eject':
         this.host.ejected(m.target);
+        return;
+      case 'lease': {
+        // A quarter of the burst spread over the workers, at most 1000: few asks at high rates,
+        // and little stranded in a worker the caller has left (it gives them back after 1 s).
+        const want = Math.max(1, Math.min(1000, Math.floor(this.host.rate.burst() / (4 * this.workers))));
+        const l = this.host.rate.lease(m.key, want);
+        this.send(kid, { t: 'leased', id: m.id, granted: l.granted, wait: l.wait });
+        return;
+      }
+      case 'unlease':
+        this.host.rate.giveBack(m.key, m.n);
         return;
       default:
     }

@@ -16,7 +16,7 @@ import { Gateway, type Outcome } from './gateway.js';
 import type { FromWorker, PlaneState, ToWorker } from './plane.js';
 import { PolicySet } from './policy.js';
 import { Upstreams } from './proxy.js';
-import { RateLimiter } from './ratelimit.js';
+import { LeasedRate } from './ratelimit.js';
 import { DEFAULT_SETTINGS, type GatewaySettings } from './settings.js';
 import { listenForUpgrades } from './upgrade.js';
 
@@ -112,7 +112,13 @@ const gw = new Gateway({
   publicUrl: '',
   settings: () => settings,
   auth,
-  rate: new RateLimiter(() => ({ ratePerMinute: settings.ratePerMinute, rateBurst: settings.rateBurst })),
+  rate: new LeasedRate(
+    async (key) => {
+      const r = await ask<ToWorker & { t: 'leased' }>({ t: 'lease', id: nextId++, key });
+      return { granted: r.granted, wait: r.wait };
+    },
+    (key, n) => send({ t: 'unlease', key, n }),
+  ),
   backends,
   policies: {
     get current() {

@@ -1,4 +1,5 @@
 /** Data-plane workers: `/gw/` served by extra processes on their own port, state kept in step. */
+import { get as httpGet } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../helpers/api.js';
 import { freePort } from '../helpers/ports.js';
@@ -148,6 +149,53 @@ describe('data-plane workers', () => {
       await eventually(() => ws.sockets.size === 0);
     } finally {
       await ws.close();
+    }
+  });
+
+  it('hold a caller to its rate across workers (the main process owns the buckets)', async () => {
+    const burst = 20;
+    const c4 = await enrol(s.url, s.adminToken, 'greedy', { endpoints: [{ protocol: 'http', url: `${up.url}/api` }] });
+    const t4 = await c4.token();
+    // One token a minute after the burst: nothing refills while the test runs.
+    await api.put('/v1/gateway/settings', { ratePerMinute: 1, rateBurst: burst }, s.adminToken);
+    try {
+      // Each call on a connection of its own, all at once, so the kernel spreads them over
+      // the workers; a refusal's request id names the process that answered (gw-<pid>-...).
+      const call = () =>
+        new Promise<{ status: number; id: string; retryAfter: string | undefined }>((resolve, reject) => {
+          const r = httpGet(
+            `http://127.0.0.1:${port}/gw/${target.fqdn}/x`,
+            { agent: false, headers: { authorization: `Bearer ${t4}` } },
+            (res) => {
+              res.resume();
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode!,
+                  id: String(res.headers['x-request-id'] ?? ''),
+                  retryAfter: res.headers['retry-after'] as string | undefined,
+                }),
+              );
+            },
+          );
+          r.on('error', reject);
+        });
+      const answers: Awaited<ReturnType<typeof call>>[] = [];
+      const refusers = new Set<string>();
+      for (let round = 0; round < 5 && refusers.size < 2; round++) {
+        answers.push(...(await Promise.all(Array.from({ length: 3 * burst }, call))));
+        for (const a of answers) if (a.status === 429) refusers.add(a.id.split('-')[1]!);
+      }
+      expect(refusers.size).toBeGreaterThanOrEqual(2); // several workers served this caller
+      const ok = answers.filter((a) => a.status === 200).length;
+      const limited = answers.filter((a) => a.status === 429);
+      expect(ok + limited.length).toBe(answers.length);
+      // Per-worker buckets let up to workers x burst through; shared ones the burst at most
+      // (less by what a worker still holds of its last lease: 2 tokens each here).
+      expect(ok).toBeLessThanOrEqual(burst);
+      expect(ok).toBeGreaterThanOrEqual(burst - 2 * 2);
+      for (const a of limited) expect(Number(a.retryAfter)).toBeGreaterThan(0);
+    } finally {
+      await api.put('/v1/gateway/settings', { ratePerMinute: 600_000, rateBurst: 10_000 }, s.adminToken);
     }
   });
 
