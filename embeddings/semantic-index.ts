@@ -367,11 +367,14 @@ export class SemanticIndex {
     if (text.length === 0) return { ranked: [], reason: 'empty query' };
     if (this.agents.size === 0) return { ranked: [], reason: 'no agents are indexed' };
     const r = this.ranking;
-    // The query's words go to the embedder alongside the query itself (both interactive).
-    const wordsP =
-      this.vocab && (r.wAlign > 0 || this.vocab.size >= r.coverageMinWords) ? this.vocab.analyse(text) : undefined;
-    const [qv] = await this.embedder.embed([r.lowercase ? text.toLowerCase() : text]);
-    const words = await wordsP;
+    // The query's new words go to the embedder in the same call as the query: one worker message.
+    const vocab = this.vocab && (r.wAlign > 0 || this.vocab.size >= r.coverageMinWords) ? this.vocab : undefined;
+    const unknown = vocab?.wordsToEmbed(text) ?? [];
+    const [qv, ...wordVecs] = await this.embedder.embed([r.lowercase ? text.toLowerCase() : text, ...unknown], {
+      interactive: true,
+    });
+    vocab?.learn(unknown, wordVecs);
+    const words = vocab?.analyseKnown(text);
     const coverage = this.vocab && this.vocab.size >= r.coverageMinWords ? words?.coverage : undefined;
     const q = qv!;
     const { mu, sd } = this.backgroundStats(q);

@@ -12,6 +12,15 @@ export function wordsOf(text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
+/**
+ * The words that can say what a text is about: a token of digits alone (a count, an id, a
+ * version part) has no topic a word vector could match, and a registry whose cards carry ids
+ * would otherwise grow a word per agent.
+ */
+export function topicWords(text: string): string[] {
+  return wordsOf(text).filter((w) => !/^\p{N}+$/u.test(w));
+}
+
 /** The out-of-scope test applies from this many registry words on (the dev set's 60 cards: ~1,700). */
 export const MIN_VOCABULARY = 1000;
 
@@ -75,7 +84,7 @@ export class Vocabulary {
 
   /** Sets an agent's words (from its card text); embeds the words the registry did not have. */
   async setAgent(agentId: string, text: string): Promise<void> {
-    const next = [...new Set(wordsOf(text))];
+    const next = [...new Set(topicWords(text))];
     const fresh = next.filter((w) => !this.words.has(w));
     const vecs = fresh.length > 0 ? await this.embedder.embed(fresh, { background: true }) : [];
     fresh.forEach((w, i) => {
@@ -114,19 +123,36 @@ export class Vocabulary {
     return (await this.analyse(query)).coverage;
   }
 
+  /** `analyseKnown` after embedding the query's words that need a vector. */
+  async analyse(query: string): Promise<QueryWords> {
+    const unknown = this.wordsToEmbed(query);
+    if (unknown.length > 0) this.learn(unknown, await this.embedder.embed(unknown, { interactive: true }));
+    return this.analyseKnown(query);
+  }
+
+  /**
+   * The query's words that have no vector yet (neither registry words nor cached): a caller that
+   * embeds the query anyway sends them in the same call, then hands them to `learn`.
+   */
+  wordsToEmbed(query: string): string[] {
+    if (this.words.size === 0) return [];
+    return [...new Set(topicWords(query).filter((w) => !this.words.has(w) && !this.queryCache.has(w)))];
+  }
+
+  /** Keeps query word vectors (from `wordsToEmbed`) for `analyseKnown` and later queries. */
+  learn(words: string[], vectors: Float32Array[]): void {
+    words.forEach((w, i) => this.remember(w, vectors[i]!));
+  }
+
   /**
    * The query's words against the registry: `coverage` (above) and `alignment(ids)`, each agent's
    * late-interaction score: the mean over the query's words of the best cosine to one of the
    * agent's own card words (ColBERT-style max-sim, on single-word vectors of the same embedder).
+   * A word without a vector (not learnt, or evicted since) counts as unknown.
    */
-  async analyse(query: string): Promise<QueryWords> {
-    const tokens = wordsOf(query);
+  analyseKnown(query: string): QueryWords {
+    const tokens = topicWords(query);
     if (tokens.length === 0 || this.words.size === 0) return { coverage: 1, alignment: () => new Map() };
-    const unknown = [...new Set(tokens.filter((w) => !this.words.has(w) && !this.queryCache.has(w)))];
-    if (unknown.length > 0) {
-      const vecs = await this.embedder.embed(unknown, { interactive: true });
-      unknown.forEach((w, i) => this.remember(w, vecs[i]!));
-    }
     const distinct = [...new Set(tokens)];
     const vecOf = new Map<string, Float32Array>();
     const best = new Map<string, number>();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Db } from '../../src/store/index.js';
 import { createEmbedder, SemanticIndex, type AgentDoc, type Embedder } from '../../embeddings/index.js';
-import { Vocabulary, wordsOf } from '../../embeddings/vocabulary.js';
+import { topicWords, Vocabulary, wordsOf } from '../../embeddings/vocabulary.js';
 
 /** The hash embedder with word vectors declared meaningful (trigram overlap), counting texts. */
 async function wordy(): Promise<Embedder & { count: number }> {
@@ -32,6 +32,24 @@ describe('Vocabulary (registry words for the out-of-scope test)', () => {
   it('tokenises letters and digits, lower-cased; a CJK run is one token', () => {
     expect(wordsOf("Wi-Fi's dead, room 42!")).toEqual(['wi', 'fi', 's', 'dead', 'room', '42']);
     expect(wordsOf('帮我 订票')).toEqual(['帮我', '订票']);
+  });
+
+  it('keeps no word for a token of digits alone (ids, counts), so cards with ids do not grow it', async () => {
+    expect(topicWords('Agent 12345 handles 5G in region 7 (v2)')).toEqual([
+      'agent',
+      'handles',
+      '5g',
+      'in',
+      'region',
+      'v2',
+    ]);
+    const e = await wordy();
+    const v = new Vocabulary(e);
+    await v.setAgent('a', 'parcel tracker 101');
+    await v.setAgent('b', 'parcel tracker 202');
+    expect(v.size).toBe(2);
+    expect(v.wordsToEmbed('track parcel 303')).toEqual(['track']);
+    expect(await v.coverage('parcel 999')).toBe(1); // the number neither helps nor hurts
   });
 
   it('scores a query by its words nearest registry words; reference-counted by agents', async () => {
