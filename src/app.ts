@@ -267,6 +267,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics,
     version: VERSION,
     https: httpsMaterial,
+    headersTimeoutMs: config.headersTimeoutMs,
   });
   await http.register(healthRoutes, { db, ready: () => feed.lastSeq >= startSeq });
   await http.register(registryRoutes, { registry, auth, registerPerMinute: config.registerPerMinute });

@@ -26,6 +26,8 @@ export interface Config {
   readonly nsAddresses: readonly string[];
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly bodyLimit: number;
+  /** A request whose headers are not complete after this long gets 408 and is closed (slow-loris). */
+  readonly headersTimeoutMs: number;
   readonly registerPerMinute: number;
   readonly resolvePerMinute: number;
   readonly tlsCert: string | undefined;
@@ -161,6 +163,12 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   },
   { flag: 'log-level', arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
   { flag: 'body-limit', arg: 'BYTES', help: 'largest accepted request body', default: '1048576' },
+  {
+    flag: 'headers-timeout',
+    arg: 'SECONDS',
+    help: 'answer 408 and close when request headers take longer (slow-loris)',
+    default: '10',
+  },
   { flag: 'register-rate', arg: 'N', help: 'registrations per minute per client address', default: '60' },
   { flag: 'resolve-rate', arg: 'N', help: 'resolve queries per minute per client', default: '600' },
   { flag: 'tls-cert', arg: 'FILE', help: 'TLS certificate (PEM) for HTTPS' },
@@ -453,6 +461,7 @@ export function buildConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.en
     nsAddresses: list('ns-address'),
     logLevel: logLevel as Config['logLevel'],
     bodyLimit: int('body-limit', get('body-limit'), 1024, 64 * 1024 * 1024),
+    headersTimeoutMs: int('headers-timeout', get('headers-timeout'), 1, 60) * 1000,
     registerPerMinute: int('register-rate', get('register-rate'), 1, 1_000_000),
     resolvePerMinute: int('resolve-rate', get('resolve-rate'), 1, 1_000_000),
     tlsCert,

@@ -82,7 +82,7 @@ export { policyCli, type PolicyCliOptions, type AdminCall, type PolicyRow } from
 
 /** What the composition root hands the gateway. */
 export interface GatewayDeps {
-  config: { zone: string; publicUrl: string; host?: string };
+  config: { zone: string; publicUrl: string; host?: string; headersTimeoutMs?: number };
   /** The HTTPS server's certificate and key: data-plane workers then serve HTTPS too. */
   https?: { cert: string; key: string } | undefined;
   db: Db;
@@ -257,6 +257,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
       reachable: [...d.directory.all()].filter((a) => d.directory.reachable(a.id)).map((a) => a.id),
       caPem: `${d.ca.chainPem()}\n${d.ca.rootPem()}`,
       tls: d.https,
+      headersTimeoutMs: d.config.headersTimeoutMs ?? 10_000,
     }),
     reachable: () => [...d.directory.all()].filter((a) => d.directory.reachable(a.id)).map((a) => a.id),
     verify: (token: string) => auth.verify(token),

@@ -30,6 +30,8 @@ export interface PlaneState {
   caPem: string;
   /** With TLS material the workers serve HTTPS (and take ANS client certificates). */
   tls?: { cert: string; key: string } | undefined;
+  /** As on the main port: request headers not complete after this long get 408. */
+  headersTimeoutMs: number;
 }
 
 export type ToWorker =

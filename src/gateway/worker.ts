@@ -179,15 +179,25 @@ function apply(s: PlaneState): void {
 // Made on the first state: HTTPS when the primary serves HTTPS (TLS 1.3, client certificates
 // requested and checked by the gateway as on the main port), else plain HTTP.
 let server: Server | undefined;
-function makeServer(tls: PlaneState['tls']): Server {
+function makeServer(tls: PlaneState['tls'], headersTimeoutMs: number): Server {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => void gw.handle(req, res);
+  // Deadlines are checked every `connectionsCheckingInterval` (30 s unless told): as on the main port.
+  const checks = { connectionsCheckingInterval: Math.min(1000, headersTimeoutMs / 2) };
   const srv: Server = tls
     ? createHttpsServer(
-        { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false },
+        {
+          cert: tls.cert,
+          key: tls.key,
+          minVersion: 'TLSv1.3',
+          requestCert: true,
+          rejectUnauthorized: false,
+          ...checks,
+        },
         onRequest,
       )
-    : createServer(onRequest);
+    : createServer(checks, onRequest);
   srv.keepAliveTimeout = 65_000;
+  srv.headersTimeout = headersTimeoutMs;
   listenForUpgrades(srv, (req, socket, head) => void gw.upgrade(req, socket, head));
   return srv;
 }
@@ -204,7 +214,7 @@ process.on('message', (m: ToWorker | 'server' | 'socket', handle?: unknown) => {
   }
   switch (m.t) {
     case 'state':
-      server ??= makeServer(m.state.tls);
+      server ??= makeServer(m.state.tls, m.state.headersTimeoutMs);
       apply(m.state);
       if (!ready) {
         ready = true;

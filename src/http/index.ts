@@ -21,6 +21,8 @@ export interface HttpOptions {
   metrics: MetricsRegistry;
   version: string;
   https?: { cert: string; key: string } | undefined;
+  /** Request headers not complete after this long: 408 and the connection closed (default 10 s). */
+  headersTimeoutMs?: number;
 }
 
 /**
@@ -29,7 +31,8 @@ export interface HttpOptions {
  * metrics and OpenAPI at /docs.
  */
 export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
-  const base: FastifyServerOptions = {
+  // `http` goes to http.createServer (plain HTTP); the HTTPS options below carry the same.
+  const base: FastifyServerOptions & { http?: { connectionsCheckingInterval: number } } = {
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit,
     requestIdHeader: 'x-request-id',
@@ -44,6 +47,12 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 512 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   };
+  // Node looks for requests past their headers or request deadline only every
+  // `connectionsCheckingInterval` (30 s by default): a slow-loris client would hold its socket
+  // that much longer than the headers timeout says.
+  const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+  const checks = { connectionsCheckingInterval: Math.min(1000, headersTimeout / 2) };
+  base.http = checks;
   // Off loopback ANS serves HTTPS only, TLS 1.3.
   const app = (
     opts.https
@@ -58,10 +67,12 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
             minVersion: 'TLSv1.3',
             requestCert: true,
             rejectUnauthorized: false,
+            ...checks,
           },
         } as FastifyServerOptions)
       : Fastify(base)
   ) as FastifyInstance;
+  app.server.headersTimeout = headersTimeout;
   installProblemHandlers(app);
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);

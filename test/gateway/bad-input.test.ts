@@ -29,7 +29,8 @@ let slowBody: Upstream;
 let echo: Upstream;
 
 beforeAll(async () => {
-  s = await startServer();
+  // Request headers must be complete within a second (the slow-loris headers test).
+  s = await startServer({ args: ['--headers-timeout', '1'] });
   api = client(s.url);
   const put = await api.put(
     '/v1/gateway/settings',
@@ -171,6 +172,35 @@ describe('bad clients', () => {
     await eventually(() => got.join('').length > 0, 4000);
     expect(got.join('')).toMatch(/^HTTP\/1\.1 408/);
     for (const x of socks) x.destroy();
+  });
+
+  it('a slow-loris client dripping its headers byte by byte gets 408 and the server closes it', async () => {
+    const sock = connect(s.httpPort, '127.0.0.1');
+    sock.on('error', () => undefined);
+    const got: string[] = [];
+    let ended = false;
+    let closed = false;
+    sock.on('data', (d: Buffer) => got.push(d.toString()));
+    sock.on('end', () => (ended = true));
+    sock.on('close', () => (closed = true));
+    const head = `GET /gw/${agents['echo']!.fqdn}/slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Slow: `;
+    let i = 0;
+    // One byte every 50 ms, and the headers never end.
+    const drip = setInterval(() => {
+      if (!sock.destroyed) sock.write(i < head.length ? head[i++]! : 'a');
+    }, 50);
+    try {
+      // Meanwhile other clients are served.
+      const ok = await gw('echo', 'p', { method: 'POST', body: 'hi' });
+      expect(await ok.text()).toBe('got 2');
+      await eventually(() => closed, 10_000);
+    } finally {
+      clearInterval(drip);
+      sock.destroy();
+    }
+    expect(got.join('')).toMatch(/^HTTP\/1\.1 408/);
+    expect(ended).toBe(true); // the server ended the connection: nothing of it is left open
+    expect(echo.seen.some((x) => x.url.endsWith('/slow'))).toBe(false);
   });
 
   it('a client that goes away mid-request leaves no upstream socket behind', async () => {
