@@ -53,74 +53,123 @@ export interface CallBatchDetail {
 }
 
 /**
- * Calls waiting for the audit log, column by column: numbers in typed arrays and each distinct
- * key (caller, target, method, path, ...) once, so a queued call holds no object of its own.
- * The queue lives up to a second; objects kept that long outlive the young generation and
- * made the collector copy and promote every call record.
+ * Calls column by column, as a data-plane worker sends them to the main process: each distinct
+ * key (`KEY_FIELDS`, tab-separated) and failure once, numbers in typed arrays, one entry per
+ * call in each.
+ */
+export interface CallBatch {
+  keys: string[];
+  failures: string[];
+  at: Float64Array;
+  key: Uint32Array;
+  status: Uint16Array;
+  failure: Uint8Array;
+  bytesIn: Float64Array;
+  bytesOut: Float64Array;
+  ms: Float64Array;
+}
+
+type Numbers = Omit<CallBatch, 'keys' | 'failures'>;
+
+function columns(capacity: number, from?: Numbers): Numbers {
+  const c: Numbers = {
+    at: new Float64Array(capacity),
+    key: new Uint32Array(capacity),
+    status: new Uint16Array(capacity),
+    failure: new Uint8Array(capacity),
+    bytesIn: new Float64Array(capacity),
+    bytesOut: new Float64Array(capacity),
+    ms: new Float64Array(capacity),
+  };
+  if (from) for (const k of Object.keys(c) as (keyof Numbers)[]) c[k].set(from[k]);
+  return c;
+}
+
+/**
+ * Calls waiting for the audit log (or for the main process), column by column, so a queued
+ * call holds no object of its own. Queues live up to a second; objects kept that long outlive
+ * the young generation and made the collector copy and promote every call record.
  */
 export class CallColumns {
   private readonly keyIndex = new Map<string, number>();
   private readonly keys: string[] = [];
   private readonly failureIndex = new Map<string, number>([['', 0]]);
   private readonly failures: string[] = [''];
-  private at: Float64Array;
-  private key: Uint32Array;
-  private status: Uint16Array;
-  private failure: Uint8Array;
-  private bytesIn: Float64Array;
-  private bytesOut: Float64Array;
-  private ms: Float64Array;
+  private c: Numbers;
   length = 0;
 
   constructor(capacity = 256) {
-    this.at = new Float64Array(capacity);
-    this.key = new Uint32Array(capacity);
-    this.status = new Uint16Array(capacity);
-    this.failure = new Uint8Array(capacity);
-    this.bytesIn = new Float64Array(capacity);
-    this.bytesOut = new Float64Array(capacity);
-    this.ms = new Float64Array(capacity);
+    this.c = columns(capacity);
   }
 
   push(r: CallRecord): void {
-    const n = this.length;
-    if (n === this.at.length) this.grow(n * 2);
     const k = `${r.caller}\t${r.callerId}\t${r.target}\t${r.targetId ?? ''}\t${r.skill ?? ''}\t${r.method}\t${r.path}`;
+    this.put(this.keyOf(k), this.failureOf(r.failure ?? ''), r.at, r.status, r.bytesIn, r.bytesOut, r.ms);
+  }
+
+  /** Call `i` of another process's batch. */
+  pushFrom(b: CallBatch, i: number): void {
+    const f = b.failures[b.failure[i]!] ?? '';
+    this.put(
+      this.keyOf(b.keys[b.key[i]!]!),
+      this.failureOf(f),
+      b.at[i]!,
+      b.status[i]!,
+      b.bytesIn[i]!,
+      b.bytesOut[i]!,
+      b.ms[i]!,
+    );
+  }
+
+  private keyOf(k: string): number {
     let i = this.keyIndex.get(k);
     if (i === undefined) {
       i = this.keys.length;
       this.keys.push(k);
       this.keyIndex.set(k, i);
     }
-    const f = r.failure ?? '';
-    let fi = this.failureIndex.get(f);
-    if (fi === undefined) {
-      fi = this.failures.length;
+    return i;
+  }
+
+  private failureOf(f: string): number {
+    let i = this.failureIndex.get(f);
+    if (i === undefined) {
+      i = this.failures.length;
       this.failures.push(f);
-      this.failureIndex.set(f, fi);
+      this.failureIndex.set(f, i);
     }
-    this.at[n] = r.at;
-    this.key[n] = i;
-    this.status[n] = r.status;
-    this.failure[n] = fi;
-    this.bytesIn[n] = r.bytesIn;
-    this.bytesOut[n] = r.bytesOut;
-    this.ms[n] = r.ms;
+    return i;
+  }
+
+  private put(key: number, failure: number, at: number, status: number, bytesIn: number, bytesOut: number, ms: number) {
+    const n = this.length;
+    if (n === this.c.at.length) this.c = columns(n * 2, this.c);
+    const c = this.c;
+    c.at[n] = at;
+    c.key[n] = key;
+    c.status[n] = status;
+    c.failure[n] = failure;
+    c.bytesIn[n] = bytesIn;
+    c.bytesOut[n] = bytesOut;
+    c.ms[n] = ms;
     this.length = n + 1;
   }
 
-  private grow(capacity: number): void {
-    const copy = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(a: T, b: T): T => {
-      b.set(a);
-      return b;
+  /** The calls so far as a batch (copies, to send to another process). */
+  batch(): CallBatch {
+    const n = this.length;
+    const c = this.c;
+    return {
+      keys: this.keys,
+      failures: this.failures,
+      at: c.at.slice(0, n),
+      key: c.key.slice(0, n),
+      status: c.status.slice(0, n),
+      failure: c.failure.slice(0, n),
+      bytesIn: c.bytesIn.slice(0, n),
+      bytesOut: c.bytesOut.slice(0, n),
+      ms: c.ms.slice(0, n),
     };
-    this.at = copy(this.at, new Float64Array(capacity));
-    this.key = copy(this.key, new Uint32Array(capacity));
-    this.status = copy(this.status, new Uint16Array(capacity));
-    this.failure = copy(this.failure, new Uint8Array(capacity));
-    this.bytesIn = copy(this.bytesIn, new Float64Array(capacity));
-    this.bytesOut = copy(this.bytesOut, new Float64Array(capacity));
-    this.ms = copy(this.ms, new Float64Array(capacity));
   }
 
   /**
@@ -130,13 +179,14 @@ export class CallColumns {
    */
   encode(): CallBatchDetail {
     const n = this.length;
+    const c = this.c;
     let start = Infinity;
-    for (let j = 0; j < n; j++) if (this.at[j]! < start) start = this.at[j]!;
+    for (let j = 0; j < n; j++) if (c.at[j]! < start) start = c.at[j]!;
     const lines: string[] = new Array<string>(n);
     for (let j = 0; j < n; j++)
       lines[j] =
-        `${this.at[j]! - start}\t${this.key[j]}\t${this.status[j]}\t${this.failures[this.failure[j]!]}\t` +
-        `${this.bytesIn[j]}\t${this.bytesOut[j]}\t${Math.round(this.ms[j]! * 1000) / 1000}`;
+        `${c.at[j]! - start}\t${c.key[j]}\t${c.status[j]}\t${this.failures[c.failure[j]!]}\t` +
+        `${c.bytesIn[j]}\t${c.bytesOut[j]}\t${Math.round(c.ms[j]! * 1000) / 1000}`;
     return {
       count: n,
       start: new Date(start).toISOString(),
@@ -203,12 +253,30 @@ export class CallAudit {
   ) {}
 
   record(r: CallRecord): void {
+    if (this.admit()) {
+      this.queue.push(r);
+      this.queued();
+    }
+  }
+
+  /** Call `i` of a data-plane worker's batch. */
+  recordFrom(b: CallBatch, i: number): void {
+    if (this.admit()) {
+      this.queue.pushFrom(b, i);
+      this.queued();
+    }
+  }
+
+  private admit(): boolean {
     if (this.pending >= this.maxQueue) {
       this.dropped++;
-      return;
+      return false;
     }
     this.pending++;
-    this.queue.push(r);
+    return true;
+  }
+
+  private queued(): void {
     if (this.queue.length >= this.maxBatch) this.kick();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.kick(), this.intervalMs);

@@ -82,6 +82,8 @@ export type StatusLookup = (fqdn: string) => Promise<string | undefined>;
 
 interface Compiled {
   balancers: Map<Protocol, Balancer>;
+  /** The answer per protocol, made once (the hot path allocates nothing here). */
+  backends: Map<Protocol, AgentBackend>;
   endpoints: string[];
   approvalSkills: Set<string>;
   allHeld: boolean;
@@ -115,9 +117,11 @@ export class Backends {
     if (!this.directory.reachable(a.id)) return { kind: 'invalid', error: GatewayErrors.offline(fqdn) };
     const c = this.compile(a);
     const proto = protocol ?? (a.card.endpoints[0]!.protocol as Protocol);
+    let b = c.backends.get(proto);
+    if (b) return b;
     const balancer = c.balancers.get(proto);
     if (!balancer) return { kind: 'invalid', error: GatewayErrors.noEndpoint(fqdn, proto) };
-    return {
+    b = {
       kind: 'agent',
       agent: a,
       protocol: proto,
@@ -126,6 +130,8 @@ export class Backends {
       approvalSkills: c.approvalSkills,
       allHeld: c.allHeld,
     };
+    c.backends.set(proto, b);
+    return b;
   }
 
   /** A name that is not active here: 409 with its status, or 404. Cached for a second. */
@@ -156,6 +162,7 @@ export class Backends {
     const approvalSkills = new Set(a.card.skills.filter((s) => s.requireHumanApproval).map((s) => s.id));
     c = {
       balancers,
+      backends: new Map(),
       endpoints: a.card.endpoints.map((e) => e.url),
       approvalSkills,
       allHeld: approvalSkills.size > 0 && approvalSkills.size === a.card.skills.length,

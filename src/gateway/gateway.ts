@@ -10,7 +10,7 @@ import type { Counter, Histogram } from 'prom-client';
 import { isAnsError, type AnsError } from '../errors/index.js';
 import { problemType } from '../http/problem.js';
 import type { Approvals, Verdict } from './approval.js';
-import type { CallAudit, CallRecord } from './audit.js';
+import type { CallAudit, CallBatch, CallRecord } from './audit.js';
 import type { AgentBackend, Backends, Protocol, RemoteBackend, RemoteTargets } from './backend.js';
 import type { Replica } from './balancer.js';
 import { CallerAuth, type VerifiedCaller } from './caller.js';
@@ -25,6 +25,7 @@ import {
   retryable,
   upstreamHeaders,
   type FailureKind,
+  type Timeouts,
   type Upstreams,
 } from './proxy.js';
 import { parseGatewayUrl, upstreamPath, type RouteRefusal } from './route.js';
@@ -54,7 +55,7 @@ export interface GatewayParts {
   policies: Pick<PolicyStore, 'current'>;
   approvals: Pick<Approvals, 'full' | 'hold'>;
   upstreams: Pick<Upstreams, 'pool'>;
-  audit: Pick<CallAudit, 'record'>;
+  audit: Pick<CallAudit, 'record' | 'recordFrom'>;
   graph: Pick<CallGraph, 'note'>;
   /** When set, finished calls go here instead of metrics/graph/audit (data-plane workers). */
   report?: (o: Outcome) => void;
@@ -211,6 +212,8 @@ export class Gateway {
   readonly tunnels = new Set<OpenTunnel>();
   private readonly lastAuth = new WeakMap<object, { header: string; caller: VerifiedCaller }>();
   private readonly byStatus = new Map<number, { inc(): void; observe(v: number): void }>();
+  private readonly timeouts = new WeakMap<GatewaySettings, { plain: Timeouts; streaming: Timeouts }>();
+  private readonly bases = new Map<string, string>();
 
   constructor(readonly p: GatewayParts) {}
 
@@ -485,6 +488,28 @@ export class Gateway {
     return { err: GatewayErrors.badUpstream(fqdn || 'target', 'internal error'), headers: {} };
   }
 
+  /** The dispatch timeouts of these settings (one object per settings and kind of call). */
+  private timeoutsOf(s: GatewaySettings, streaming: boolean): Timeouts {
+    let t = this.timeouts.get(s);
+    if (!t) {
+      const base = { connectMs: s.connectTimeoutMs, firstByteMs: s.firstByteTimeoutMs };
+      t = { plain: { ...base, idleMs: s.idleTimeoutMs }, streaming: { ...base, idleMs: 0 } };
+      this.timeouts.set(s, t);
+    }
+    return streaming ? t.streaming : t.plain;
+  }
+
+  /** `<public URL>/gw/<fqdn>/`, what the agent's own URLs are rewritten to. */
+  private gatewayBase(fqdn: string): string {
+    let g = this.bases.get(fqdn);
+    if (g === undefined) {
+      g = `${this.p.publicUrl}/gw/${fqdn}/`;
+      if (this.bases.size > 10_000) this.bases.clear();
+      this.bases.set(fqdn, g);
+    }
+    return g;
+  }
+
   private targetOf(url: string): Target {
     let t = this.targets.get(url);
     if (!t) {
@@ -527,15 +552,16 @@ export class Gateway {
     const accept = req.headers.accept;
     const streaming = accept !== undefined && accept.includes('text/event-stream');
     if (streaming) req.socket.setTimeout(0);
-    const timeouts = {
-      connectMs: s.connectTimeoutMs,
-      firstByteMs: s.firstByteTimeoutMs,
-      idleMs: streaming ? 0 : s.idleTimeoutMs,
-    };
-    const sessionKey =
-      headerString(req.headers['mcp-session-id']) ?? headerString(req.headers['ans-session']) ?? ctx.caller.agentId;
+    const timeouts = this.timeoutsOf(s, streaming);
     const b = ctx.backend;
-    const tried = new Set<Replica>();
+    // The session key matters only when there is a choice of replica.
+    const sessionKey =
+      b.balancer.replicas.length > 1
+        ? (headerString(req.headers['mcp-session-id']) ??
+          headerString(req.headers['ans-session']) ??
+          ctx.caller.agentId)
+        : undefined;
+    let tried: Set<Replica> | undefined; // made for a second attempt only
     let status = 0;
     let bytesOut = 0;
     let failure: FailureKind | undefined;
@@ -544,7 +570,6 @@ export class Gateway {
     for (let attempt = 1; attempt <= s.maxAttempts; attempt++) {
       const r = b.balancer.pick(this.p.now(), sessionKey, tried);
       if (!r) break;
-      tried.add(r);
       const t = this.targetOf(r.url);
       const path = upstreamPath(t.path, what.rest, what.search);
       const headers = upstreamHeaders(
@@ -564,8 +589,9 @@ export class Gateway {
         res,
         rewrite: {
           endpoints: b.endpoints,
-          gatewayBase: `${this.p.publicUrl}/gw/${ctx.fqdn}/`,
-          upstreamUrl: t.origin + path,
+          gatewayBase: this.gatewayBase(ctx.fqdn),
+          upstreamOrigin: t.origin,
+          upstreamPath: path,
           card: what.card,
         },
         timeouts,
@@ -585,8 +611,9 @@ export class Gateway {
         !res.destroyed &&
         retryable(failure, method, streamed || what.body !== undefined) &&
         attempt < s.maxAttempts &&
-        tried.size < b.balancer.replicas.length;
+        attempt < b.balancer.replicas.length;
       if (!again) break;
+      (tried ??= new Set()).add(r);
     }
     if (failure) {
       const err = failureError(failure, ctx.fqdn, s.bodyLimit, lastErr);
@@ -642,7 +669,7 @@ export class Gateway {
       targetId,
       skill,
       method,
-      path: url.split('?')[0] ?? '',
+      path: pathOf(url),
       status,
       failure,
       bytesIn,
@@ -654,25 +681,51 @@ export class Gateway {
     else this.account(o);
   }
 
-  /** Metrics, graph and audit for one finished call (here, or sent over by a data-plane worker). */
+  /** Metrics, graph and audit for one finished call here. */
   account(o: Outcome): void {
-    const m = this.p.metrics;
-    if (m) {
-      let h = this.byStatus.get(o.status);
-      if (!h) {
-        const label = String(o.status);
-        const c = m.requests.labels(label);
-        const d = m.duration.labels(label);
-        h = { inc: () => c.inc(), observe: (v: number) => d.observe(v) };
-        this.byStatus.set(o.status, h);
-      }
-      h.inc();
-      h.observe(o.ms / 1000);
-    }
+    this.measure(o.status, o.ms);
     if (!o.caller || !o.target) return;
     this.p.graph.note(o.caller, o.target, o.failure && o.status < 400 ? 0 : o.status, o.ms, o.at + o.ms);
     this.p.audit.record(o);
   }
+
+  /** The same for the calls a data-plane worker sends over, call by call. */
+  accountBatch(b: CallBatch): void {
+    const keys = b.keys.map((k) => k.split('\t')); // KEY_FIELDS: caller, callerId, target, ...
+    for (let i = 0; i < b.at.length; i++) {
+      const status = b.status[i]!;
+      const ms = b.ms[i]!;
+      this.measure(status, ms);
+      const k = keys[b.key[i]!]!;
+      const caller = k[0];
+      const target = k[2];
+      if (!caller || !target) continue;
+      const failed = b.failures[b.failure[i]!] !== '';
+      this.p.graph.note(caller, target, failed && status < 400 ? 0 : status, ms, b.at[i]! + ms);
+      this.p.audit.recordFrom(b, i);
+    }
+  }
+
+  private measure(status: number, ms: number): void {
+    const m = this.p.metrics;
+    if (!m) return;
+    let h = this.byStatus.get(status);
+    if (!h) {
+      const label = String(status);
+      const c = m.requests.labels(label);
+      const d = m.duration.labels(label);
+      h = { inc: () => c.inc(), observe: (v: number) => d.observe(v) };
+      this.byStatus.set(status, h);
+    }
+    h.inc();
+    h.observe(ms / 1000);
+  }
+}
+
+/** A request target without its query. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 /** The caller, unless the rate limit says to wait `wait` seconds. */

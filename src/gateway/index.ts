@@ -21,11 +21,11 @@ import {
   withSkill,
 } from './a2a.js';
 import { Approvals } from './approval.js';
-import { CallAudit, type AuditSink } from './audit.js';
+import { CallAudit, type AuditSink, type CallBatch } from './audit.js';
 import { Backends, statusLookup, type AgentBackend, type RemoteTargets } from './backend.js';
 import { CallerAuth } from './caller.js';
 import { GatewayErrors } from './errors.js';
-import { Gateway, type GatewayMetrics, type Outcome } from './gateway.js';
+import { Gateway, type GatewayMetrics } from './gateway.js';
 import { CallGraph } from './graph.js';
 import { PolicyStore } from './policy-store.js';
 import { Upstreams } from './proxy.js';
@@ -264,7 +264,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, d) => 
     verifyPeer: (x5c: string[], notAfterMs: number) => auth.verifyChain(x5c, notAfterMs),
     approvals,
     statusOf: statusLookup(d.db),
-    account: (o: Outcome) => gw.account(o),
+    account: (b: CallBatch) => gw.accountBatch(b),
     ejected: (target: string) => metrics?.ejections.inc({ target }),
     rate: {
       lease: (key: string, want: number) => rate.lease(key, want, nowMs()),

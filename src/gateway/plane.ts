@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { AgentRow } from '../../ans/index.js';
 import { isAnsError } from '../errors/index.js';
 import type { Approvals, Ticket, Verdict } from './approval.js';
-import type { Outcome } from './gateway.js';
+import type { CallBatch } from './audit.js';
 import type { PolicyRule } from './policy.js';
 import type { GatewaySettings } from './settings.js';
 import type { VerifiedCaller } from './caller.js';
@@ -56,7 +56,7 @@ export type FromWorker =
     }
   | { t: 'cancel'; ticket: string }
   | { t: 'status'; id: number; fqdn: string }
-  | { t: 'outcomes'; list: Outcome[] }
+  | { t: 'calls'; batch: CallBatch }
   | { t: 'eject'; target: string }
   | { t: 'lease'; id: number; key: string }
   | { t: 'unlease'; key: string; n: number };
@@ -68,7 +68,8 @@ export interface PlaneHost {
   verifyPeer(x5c: string[], notAfterMs: number): Promise<VerifiedCaller>;
   approvals: Pick<Approvals, 'hold' | 'cancel' | 'full'>;
   statusOf(fqdn: string): Promise<string | undefined>;
-  account(o: Outcome): void;
+  /** Finished calls of a worker: metrics, graph, audit. */
+  account(b: CallBatch): void;
   ejected(target: string): void;
   /** The callers' token buckets (this process owns them; workers lease tokens). */
   rate: { lease(key: string, want: number): Lease; giveBack(key: string, n: number): void; burst(): number };
@@ -200,8 +201,8 @@ export class DataPlane {
           () => this.send(kid, { t: 'status', id: m.id, status: undefined }),
         );
         return;
-      case 'outcomes':
-        for (const o of m.list) this.host.account(o);
+      case 'calls':
+        this.host.account(m.batch);
         return;
       case 'eject':
         this.host.ejected(m.target);

@@ -244,8 +244,9 @@ export interface Rewrite {
   endpoints: readonly string[];
   /** `<public URL>/gw/<fqdn>/` */
   gatewayBase: string;
-  /** The upstream URL of this request (to resolve relative Locations). */
-  upstreamUrl: string;
+  /** The upstream URL of this request, origin + path (to resolve relative Locations). */
+  upstreamOrigin: string;
+  upstreamPath: string;
   /** Buffer a JSON agent card and rewrite its URLs. */
   card: boolean;
 }
@@ -264,7 +265,7 @@ const CARD_MAX = 1024 * 1024;
 function rewriteLocation(v: string, rw: Rewrite): string {
   let abs: string;
   try {
-    abs = new URL(v, rw.upstreamUrl).toString();
+    abs = new URL(v, rw.upstreamOrigin + rw.upstreamPath).toString();
   } catch {
     return v;
   }

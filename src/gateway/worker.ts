@@ -12,7 +12,8 @@ import type { Verdict } from './approval.js';
 import { Backends } from './backend.js';
 import { peerChain, type VerifiedCaller } from './caller.js';
 import { GatewayErrors } from './errors.js';
-import { Gateway, type Outcome } from './gateway.js';
+import { CallColumns } from './audit.js';
+import { Gateway } from './gateway.js';
 import type { FromWorker, PlaneState, ToWorker } from './plane.js';
 import { PolicySet } from './policy.js';
 import { Upstreams } from './proxy.js';
@@ -99,12 +100,14 @@ const auth = {
 };
 const peers = new WeakMap<TLSSocket, VerifiedCaller>();
 
-let outbox: Outcome[] = [];
-const flusher = setInterval(() => {
+// Finished calls go to the main process in columns (a few typed arrays, not an object per call).
+let outbox = new CallColumns();
+const sendCalls = () => {
   if (outbox.length === 0) return;
-  send({ t: 'outcomes', list: outbox });
-  outbox = [];
-}, 100);
+  send({ t: 'calls', batch: outbox.batch() });
+  outbox = new CallColumns();
+};
+const flusher = setInterval(sendCalls, 100);
 flusher.unref();
 
 const gw = new Gateway({
@@ -146,16 +149,13 @@ const gw = new Gateway({
     },
   },
   upstreams,
-  audit: { record: () => undefined },
+  audit: { record: () => undefined, recordFrom: () => undefined },
   graph: { note: () => undefined },
   metrics: undefined,
   now: Date.now,
   report: (o) => {
     outbox.push(o);
-    if (outbox.length >= 2000) {
-      send({ t: 'outcomes', list: outbox });
-      outbox = [];
-    }
+    if (outbox.length >= 2000) sendCalls();
   },
 });
 

@@ -1,6 +1,7 @@
 /** Data-plane workers: `/gw/` served by extra processes on their own port, state kept in step. */
 import { get as httpGet } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expandCalls, type CallBatchDetail } from '../../src/gateway/audit.js';
 import { client } from '../helpers/api.js';
 import { freePort } from '../helpers/ports.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
@@ -88,6 +89,16 @@ describe('data-plane workers', () => {
       );
       return (g.body.edges.find((e) => e.caller === caller.fqdn && e.target === target.fqdn)?.calls ?? 0) >= 10;
     }, 3000);
+    // and the audit log, call by call
+    await eventually(async () => {
+      const a = await api.get<{ entries: { action: string; detail: CallBatchDetail }[] }>(
+        '/v1/audit?limit=1000',
+        s.adminToken,
+      );
+      const calls = a.body.entries.filter((x) => x.action === 'gateway.calls').flatMap((x) => expandCalls(x.detail));
+      const mine = calls.filter((c) => c.callerId === caller.id && c.target === target.fqdn && c.status === 200);
+      return mine.length >= 10 && mine.every((c) => c.path.startsWith(`/gw/${target.fqdn}/x`) && c.bytesOut > 0);
+    }, 5000);
   });
 
   it('follow policies and hold approvals in the main process', async () => {
