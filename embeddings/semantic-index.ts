@@ -128,6 +128,8 @@ const PARTS_FILE = 'vectors.parts.bin';
 /** The vocabulary's HNSW index and its words (vocabulary.ts). */
 const VOCAB_INDEX_FILE = 'vocabulary.hnsw';
 const VOCAB_META_FILE = 'vocabulary.json';
+/** Upserts embedding and storing at once (enough to keep the embedder workers busy). */
+const UPSERT_WINDOW = 256;
 /** Agents in the background sample (a z-score's spread is estimated to ~5% from 256). */
 const BACKGROUND = 256;
 
@@ -191,10 +193,15 @@ export class SemanticIndex {
   private free = 0;
   private _lastSeq = 0;
   private closed = false;
-  private background: Float32Array[][] | undefined;
+  /** The calibration sample: folded into one matrix for weighted pooling, else every part. */
+  private background: Background | Float32Array[][] | undefined;
   private reference: Float32Array[][] = [];
   private backgroundAt = -1;
   private readonly chains = new Map<string, Promise<void>>();
+  /** Seqs of changes handed over and not yet finished (a seq may carry several agents' changes). */
+  private readonly inFlight = new Map<number, number>();
+  private working = 0;
+  private readonly windowWaiters: (() => void)[] = [];
   /** The registry's words, for the out-of-scope test (undefined when `ranking.coverage` is off). */
   private readonly vocab: Vocabulary | undefined;
 
@@ -224,10 +231,11 @@ export class SemanticIndex {
       const h = new HierarchicalNSW('cosine', dim);
       h.initIndex({
         maxElements: opts.initialCapacity ?? 1024,
-        m: opts.m ?? 16,
-        // 100, not 200: half the insert work; recall@10 vs exact 1.00 at 10k agents but 0.92 at 100k
-        // synthetic ones (bench/resolve, README "Numbers"): the 100k recall target needs more.
-        efConstruction: opts.efConstruction ?? 100,
+        // M 32, efConstruction 200: recall@10 vs exact 1.00 at 100k agents with ef 200, where M 16
+        // gives 0.97 (efConstruction 100) or 0.99 (200); +128 bytes a point, no slower to build
+        // or search (bench/resolve/hnsw-params.ts, README "Numbers").
+        m: opts.m ?? 32,
+        efConstruction: opts.efConstruction ?? 200,
         randomSeed: 100,
         allowReplaceDeleted: true,
       });
@@ -304,23 +312,39 @@ export class SemanticIndex {
     for (const [id, e] of this.agents) await vocab.setAgent(id, e.lex);
   }
 
-  /** The last registry change seq applied (saved with the index). */
+  /**
+   * The registry change seq up to which every change has been applied (saved with the index; a
+   * restart replays what comes after). Changes run concurrently, so this is a low-water mark:
+   * below the oldest change still in flight, never just the newest one applied.
+   */
   get lastSeq(): number {
-    return this._lastSeq;
+    if (this.inFlight.size === 0) return this._lastSeq;
+    let oldest = Infinity;
+    for (const seq of this.inFlight.keys()) if (seq < oldest) oldest = seq;
+    return Math.min(this._lastSeq, oldest - 1);
+  }
+
+  /** Resolves when every change handed to the index so far has been applied (or has failed). */
+  async settled(): Promise<void> {
+    while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
   }
 
   size(): number {
     return this.agents.size;
   }
 
-  /** Embeds the card (or reuses its vectors from the store), stores and indexes them. Idempotent. */
+  /**
+   * Embeds the card (or reuses its vectors from the store), stores and indexes them. Idempotent.
+   * Changes to one agent apply in call order; different agents' changes run concurrently (up to
+   * UPSERT_WINDOW embedding at once), so callers hand over changes as they come, in seq order.
+   */
   upsert(doc: AgentDoc, seq: number): Promise<void> {
-    return this.serial(doc.id, () => this.doUpsert(doc, seq));
+    return this.change(doc.id, seq, () => this.window(() => this.doUpsert(doc, seq)));
   }
 
   /** Removes an agent (markDelete in HNSW, rows deleted from the store). */
   remove(agentId: string, seq: number): Promise<void> {
-    return this.serial(agentId, async () => {
+    return this.change(agentId, seq, async () => {
       this.assertOpen();
       const e = this.agents.get(agentId);
       if (e && e.seq > seq) return;
@@ -385,14 +409,23 @@ export class SemanticIndex {
     // Candidate -> cosine to its card vector (HNSW distances are 1 - cosine).
     const candidates = new Map<string, number | undefined>();
     if (want > 0) {
-      const res = this.knn(q, want, (label) => {
-        const id = this.labelOwner.get(label);
-        return id !== undefined && allowAgent(id);
-      });
-      res.neighbors.forEach((l, i) => {
-        const id = this.labelOwner.get(l);
-        if (id !== undefined) candidates.set(id, 1 - res.distances[i]!);
-      });
+      // Unfiltered first and filtered after: hnswlib calls a filter back into JS for every point
+      // it visits. Only when the filter drops most candidates (a domain or tag filter) is the
+      // search repeated with the filter inside, so that `want` matching agents are found.
+      const take = (res: { neighbors: number[]; distances: number[] }) =>
+        res.neighbors.forEach((l, i) => {
+          const id = this.labelOwner.get(l);
+          if (id !== undefined && allowAgent(id)) candidates.set(id, 1 - res.distances[i]!);
+        });
+      take(this.knn(q, want));
+      if (candidates.size < want / 2) {
+        take(
+          this.knn(q, want, (label) => {
+            const id = this.labelOwner.get(label);
+            return id !== undefined && allowAgent(id);
+          }),
+        );
+      }
     }
     let lex: Map<string, number> | undefined;
     if (r.wLexical > 0) {
@@ -421,7 +454,7 @@ export class SemanticIndex {
 
   /** For benchmarks: the agents whose card vectors HNSW finds nearest to `v` (no filter, no ranking). */
   nearestCards(v: Float32Array, k: number): string[] {
-    return this.knn(v, Math.min(k, this.agents.size), () => true).neighbors.map((l) => this.labelOwner.get(l)!);
+    return this.knn(v, Math.min(k, this.agents.size)).neighbors.map((l) => this.labelOwner.get(l)!);
   }
 
   /** Writes the HNSW index and its sidecar (embedder id, dim, lastSeq, agents) to the data dir. */
@@ -431,7 +464,7 @@ export class SemanticIndex {
       format: 3,
       embedderId: this.embedder.id,
       dim: this.embedder.dim,
-      lastSeq: this._lastSeq,
+      lastSeq: this.lastSeq,
       ranking: this.layoutKey(),
       nextLabel: this.nextLabel,
       free: this.free,
@@ -457,7 +490,7 @@ export class SemanticIndex {
       await this.vocab.writeIndex(vPath + '.tmp');
       writeFileSync(
         vMeta + '.tmp',
-        JSON.stringify({ embedderId: this.embedder.id, lastSeq: this._lastSeq, ...this.vocab.state() }),
+        JSON.stringify({ embedderId: this.embedder.id, lastSeq: meta.lastSeq, ...this.vocab.state() }),
       );
       renameSync(vPath + '.tmp', vPath);
       renameSync(vMeta + '.tmp', vMeta);
@@ -466,7 +499,7 @@ export class SemanticIndex {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await Promise.allSettled([...this.chains.values()]);
+    await this.settled();
     await this.save();
     this.closed = true;
   }
@@ -524,6 +557,31 @@ export class SemanticIndex {
     });
     head.sort((a, b) => b.z - a.z);
     scored.splice(0, head.length, ...head);
+  }
+
+  /** Runs one change of an agent after its earlier ones, counting its seq as in flight until done. */
+  private change(id: string, seq: number, fn: () => Promise<void>): Promise<void> {
+    this.inFlight.set(seq, (this.inFlight.get(seq) ?? 0) + 1);
+    const leave = () => {
+      const n = this.inFlight.get(seq)! - 1;
+      if (n > 0) this.inFlight.set(seq, n);
+      else this.inFlight.delete(seq);
+    };
+    const done = this.serial(id, fn);
+    done.then(leave, leave);
+    return done;
+  }
+
+  /** Bounds the upserts working at once (each holds its texts and vectors until stored). */
+  private async window<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.working >= UPSERT_WINDOW) await new Promise<void>((r) => this.windowWaiters.push(r));
+    this.working++;
+    try {
+      return await fn();
+    } finally {
+      this.working--;
+      this.windowWaiters.shift()?.();
+    }
   }
 
   private serial(id: string, fn: () => Promise<void>): Promise<void> {
@@ -602,10 +660,10 @@ export class SemanticIndex {
   private knn(
     q: Float32Array,
     want: number,
-    filter: (label: number) => boolean,
+    filter?: (label: number) => boolean,
   ): { neighbors: number[]; distances: number[] } {
     try {
-      return this.hnsw.searchKnn(Array.from(q), want, filter);
+      return filter ? this.hnsw.searchKnn(Array.from(q), want, filter) : this.hnsw.searchKnn(Array.from(q), want);
     } catch {
       return { neighbors: [], distances: [] };
     }
@@ -628,22 +686,10 @@ export class SemanticIndex {
 
   /**
    * Mean and spread of the query's pooled score over a sample of all indexed agents (up to
-   * BACKGROUND, refreshed when the index has grown or shrunk by a quarter): the z-score of a
-   * candidate says how far it stands out from "any agent" for this query.
+   * BACKGROUND, refreshed when the index has grown or shrunk by a quarter), plus the reference
+   * sentences while the registry is smaller than the sample: the z-score of a candidate says how
+   * far it stands out from "any agent" for this query.
    */
-  /**
-   * Weighted pooling is linear in the query: an agent's parts fold into one vector
-   * (card + wParts * mean of the others) / (1 + wParts), one dot product per sample agent.
-   */
-  private collapse(parts: Float32Array[]): Float32Array[] {
-    if (this.ranking.pool !== 'weighted' || parts.length < 2) return parts;
-    const w = this.ranking.wParts / (parts.length - 1);
-    const u = Float32Array.from(parts[0]!);
-    for (const p of parts.slice(1)) for (let i = 0; i < u.length; i++) u[i]! += w * p[i]!;
-    for (let i = 0; i < u.length; i++) u[i]! /= 1 + this.ranking.wParts;
-    return [u];
-  }
-
   private backgroundStats(q: Float32Array): { mu: number; sd: number } {
     const count = this.agents.size;
     if (!this.background || count > this.backgroundAt * 1.25 || count < this.backgroundAt * 0.8) {
@@ -652,17 +698,18 @@ export class SemanticIndex {
       const sample: Float32Array[][] = [];
       for (let i = 0; i < ids.length && sample.length < BACKGROUND; i += step) {
         const id = ids[Math.floor(i)]!;
-        sample.push(this.collapse([this.cardVector(id), ...this.rowsOf.get(id)!.map((row) => this.partRows.get(row))]));
+        sample.push([this.cardVector(id), ...this.rowsOf.get(id)!.map((row) => this.partRows.get(row))]);
       }
-      this.background = sample;
+      if (sample.length < BACKGROUND) sample.push(...this.reference);
+      this.background = this.ranking.pool === 'weighted' ? new Background(sample, this.ranking.wParts) : sample;
       this.backgroundAt = count;
     }
-    const sample = this.background.length < BACKGROUND ? [...this.background, ...this.reference] : this.background;
-    const n = sample.length;
+    if (this.background instanceof Background) return this.background.stats(q);
+    const n = this.background.length;
     if (n < 2) return { mu: 0, sd: 0.1 };
     let s = 0;
     let s2 = 0;
-    for (const parts of sample) {
+    for (const parts of this.background) {
       const d = this.pool(
         dotF(q, parts[0]!),
         parts.slice(1).map((p) => dotF(q, p)),
@@ -671,12 +718,52 @@ export class SemanticIndex {
       s2 += d * d;
     }
     const mu = s / n;
-    const sd = Math.sqrt(Math.max(1e-6, s2 / n - mu * mu));
-    return { mu, sd };
+    return { mu, sd: Math.sqrt(Math.max(1e-6, s2 / n - mu * mu)) };
   }
 
   private assertOpen(): void {
     if (this.closed) throw EMB_ERR_CLOSED();
+  }
+}
+
+/**
+ * The calibration sample for weighted pooling, which is linear in the query: each sample agent's
+ * parts fold into one vector, (card + wParts * mean of the others) / (1 + wParts), and the rows
+ * sit in one matrix, so a query's background costs one pass over it.
+ */
+class Background {
+  private readonly m: Float32Array;
+  private readonly dim: number;
+  readonly length: number;
+
+  constructor(sample: Float32Array[][], wParts: number) {
+    this.length = sample.length;
+    this.dim = sample[0]?.[0]?.length ?? 0;
+    this.m = new Float32Array(this.length * this.dim);
+    sample.forEach((parts, r) => {
+      const row = this.m.subarray(r * this.dim, (r + 1) * this.dim);
+      row.set(parts[0]!);
+      if (parts.length < 2) return;
+      const w = wParts / (parts.length - 1);
+      for (const p of parts.slice(1)) for (let i = 0; i < this.dim; i++) row[i]! += w * p[i]!;
+      for (let i = 0; i < this.dim; i++) row[i]! /= 1 + wParts;
+    });
+  }
+
+  stats(q: Float32Array): { mu: number; sd: number } {
+    const n = this.length;
+    if (n < 2) return { mu: 0, sd: 0.1 };
+    const { m, dim } = this;
+    let s = 0;
+    let s2 = 0;
+    for (let r = 0, at = 0; r < n; r++, at += dim) {
+      let d = 0;
+      for (let i = 0; i < dim; i++) d += m[at + i]! * q[i]!;
+      s += d;
+      s2 += d * d;
+    }
+    const mu = s / n;
+    return { mu, sd: Math.sqrt(Math.max(1e-6, s2 / n - mu * mu)) };
   }
 }
 

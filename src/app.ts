@@ -31,7 +31,6 @@ import { Federation, amspRoutes, registerFederationMetrics } from './federation/
 import { gatewayRoutes } from './gateway/index.js';
 import { zoneRoutes } from './http/zone.js';
 import { backupRoutes } from './backup/index.js';
-import { SerialQueue } from './util/serial-queue.js';
 import { serverTls } from './tls/index.js';
 
 export const VERSION = '0.1.0';
@@ -193,23 +192,22 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     opts.embedder ??
     (await createEmbedder({ kind: config.embedder, ...(config.modelDir ? { modelDir: config.modelDir } : {}) }));
   const index = await SemanticIndex.open({ embedder, db, dataDir: config.dataDir });
-  // The vector index is slower to update (embedding), so it has its own queue and never
-  // holds up DNS; `settled()` waits for it.
-  const indexQueue = new SerialQueue((e) => log.error({ err: e }, 'vector index update failed'));
-  // `row` is the agent as the feed handler just read it; catch-up passes none and reads it.
-  const indexAgent = (id: string, seq: number, row?: AgentRow | null) =>
-    indexQueue.push(async () => {
-      const a = row === undefined ? await getAgent(db, id) : row;
-      if (a && a.status === 'active') await index.upsert(agentDocOf(a), seq);
-      else await index.remove(id, seq);
-    });
+  // The vector index is slower to update (embedding), so changes are handed to it without
+  // waiting and never hold up DNS; it applies one agent's changes in order, different agents'
+  // concurrently, and `settled()` waits for it. Changes must be handed over in seq order (the
+  // index's saved lastSeq is a low-water mark over what it was given).
+  const indexAgent = (id: string, seq: number, row: AgentRow | undefined) => {
+    const done = row?.status === 'active' ? index.upsert(agentDocOf(row), seq) : index.remove(id, seq);
+    done.catch((e: unknown) => log.error({ err: e, agent: id, seq }, 'vector index update failed'));
+  };
   if (index.lastSeq < startSeq) {
     const stale = await db.query<{ entity_id: string; seq: string }>(
       `SELECT entity_id, max(seq) AS seq FROM changes WHERE entity = 'agent' AND seq > $1 GROUP BY entity_id ORDER BY 2`,
       [index.lastSeq],
     );
     log.info({ changes: stale.length, from: index.lastSeq, to: startSeq }, 'catching the vector index up');
-    for (const s of stale) indexAgent(s.entity_id, Number(s.seq));
+    // The directory holds every active agent as of start-up; an agent it lacks is not active.
+    for (const s of stale) indexAgent(s.entity_id, Number(s.seq), directory.get(s.entity_id));
   }
 
   feed.subscribe(async (c: Change) => {
@@ -222,7 +220,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         indexAgent(c.entityId, c.seq, a);
       } else if (wasActive || !a) {
         dns.remove(c.entityId, c.seq);
-        indexAgent(c.entityId, c.seq, a ?? null);
+        indexAgent(c.entityId, c.seq, undefined);
       }
       // An agent that was never active (a pending registration, a rejection) has nothing to
       // withdraw from DNS or the index; the catch-up path at start-up still removes blindly.
@@ -360,7 +358,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       await feed.stop();
       await registry.audit.flush().catch((e: unknown) => log.warn({ err: e }, 'audit chaining at shutdown failed'));
       await dns.stop();
-      await indexQueue.idle();
+      await index.settled();
       await index.save().catch((e: unknown) => log.warn({ err: e }, 'could not save the vector index'));
       await index.close();
       await embedder.close?.();
@@ -368,7 +366,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     },
     async settled() {
       await feed.waitFor(await currentSeq(db));
-      await indexQueue.idle();
+      await index.settled();
     },
   };
 }

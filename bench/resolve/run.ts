@@ -2,17 +2,22 @@
  * Resolve speed at scale: synthetic agents made from templates (varied wording), bulk-load
  * throughput with the default USE-lite embedder on both cores (wall clock and CPU per agent,
  * PGlite on disk as `ans serve` runs it), search latency p50/p99 under 4 concurrent callers both
- * in-process and through `GET /v1/resolve` over HTTP (Fastify, the real route, signed answers),
+ * in-process and through `GET /v1/resolve` over HTTP (Fastify, the real route, signed answers;
+ * the clients in a process of their own, client.mjs),
  * RSS, and recall@10 of the index's own HNSW graph against exact search over the stored vectors.
  * Every figure carries the load average it was measured under (the machine is shared).
  *   npx tsx bench/resolve/run.ts [--agents 1000,10000] [--embedder use|hash] [--window 256]
- *     [--store disk|memory] [--m 16] [--ef-construction 100] [--ef 200]
+ *     [--store disk|memory] [--m 32] [--ef-construction 200] [--ef 200] [--save-vectors FILE]
+ * --save-vectors writes the last size's card vectors and the recall queries' vectors (FILE and
+ * FILE.queries, float32) for bench/resolve/hnsw-params.ts, which compares HNSW parameters on
+ * them without re-embedding.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { Pool } from 'undici';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { openStore } from '../../src/store/index.js';
 import { createEmbedder, screenText, SemanticIndex, type AgentDoc } from '../../embeddings/index.js';
 import { parseVector } from '../../embeddings/vector-store.js';
@@ -29,12 +34,16 @@ const kind = arg('embedder', 'use') as 'hash' | 'use';
 /** Upserts in flight during the bulk load (a bulk loader keeps the embedder queue full). */
 const window = Number(arg('window', '256'));
 const store = arg('store', 'disk') as 'disk' | 'memory';
-/** HNSW parameters (the index's defaults: M 16, efConstruction 100, ef 200). */
+const saveVectors = arg('save-vectors', '');
+/** HNSW parameters (the index's defaults: M 32, efConstruction 200, ef 200). */
 const hnsw = {
-  m: Number(arg('m', '16')),
-  efConstruction: Number(arg('ef-construction', '100')),
+  m: Number(arg('m', '32')),
+  efConstruction: Number(arg('ef-construction', '200')),
   efSearch: Number(arg('ef', '200')),
 };
+
+const execFileP = promisify(execFile);
+const CLIENT = new URL('./client.mjs', import.meta.url).pathname;
 
 const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
 function emit(bench: string, value: number, unit: string, extra: Record<string, unknown> = {}): void {
@@ -215,19 +224,38 @@ for (const n of sizes) {
   const app = Fastify();
   await app.register(resolveRoutes, { resolver, signer, perMinute: 1e9 });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  const pool = new Pool(url, { connections: 4 });
-  const get = async (q: string) => {
-    const r = await pool.request({ path: `/v1/resolve?k=5&q=${encodeURIComponent(q)}`, method: 'GET' });
-    const body = (await r.body.json()) as { jws?: string };
-    if (r.statusCode !== 200 || !body.jws) throw new Error(`resolve answered ${r.statusCode}`);
+  // The 4 clients run in a process of their own (client.mjs), as real callers do.
+  const queriesFile = join(dir, 'queries.json');
+  writeFileSync(queriesFile, JSON.stringify(QUERIES));
+  const clients = async (count: number): Promise<number[]> => {
+    const { stdout } = await execFileP(process.execPath, [CLIENT, url, queriesFile, String(count), '4']);
+    const { times, failed } = JSON.parse(stdout) as { times: number[]; failed: number };
+    if (failed > 0) throw new Error(`${failed} resolve answers were not 200 with a jws`);
+    return times.sort((a, b) => a - b);
   };
-  await timed(40, get);
-  const http = await timed(2000, get);
-  emit('resolve.http-p50', pct(http, 50), 'ms', { ...tag, concurrency: 4, queries: http.length });
-  emit('resolve.http-p99', pct(http, 99), 'ms', { ...tag, concurrency: 4, queries: http.length });
-  await pool.close();
+  await clients(40);
+  const http = await clients(2000);
+  emit('resolve.http-p50', pct(http, 50), 'ms', {
+    ...tag,
+    concurrency: 4,
+    queries: http.length,
+    client: 'own process',
+  });
+  emit('resolve.http-p99', pct(http, 99), 'ms', {
+    ...tag,
+    concurrency: 4,
+    queries: http.length,
+    client: 'own process',
+  });
   await app.close();
-  emit('resolve.rss', process.memoryUsage().rss / 2 ** 20, 'MiB', tag);
+  const mem = process.memoryUsage();
+  const mib = (b: number) => Math.round(b / 2 ** 20);
+  emit('resolve.rss', mem.rss / 2 ** 20, 'MiB', {
+    ...tag,
+    heapUsedMiB: mib(mem.heapUsed),
+    externalMiB: mib(mem.external),
+    arrayBuffersMiB: mib(mem.arrayBuffers),
+  });
 
   // Recall@10 of the index's HNSW graph against exact search over the stored card vectors.
   const rows = await db.query<{ agent_id: string; embedding: string }>(
@@ -235,6 +263,15 @@ for (const n of sizes) {
   );
   const vecs = rows.map((r) => parseVector(r.embedding));
   const qv = await embedder.embed(QUERIES.slice(0, 50).map((q) => q.toLowerCase()));
+  if (saveVectors) {
+    const flat = (vs: Float32Array[]) => {
+      const all = new Float32Array(vs.length * embedder.dim);
+      vs.forEach((v, i) => all.set(v, i * embedder.dim));
+      return new Uint8Array(all.buffer);
+    };
+    writeFileSync(saveVectors, flat(vecs));
+    writeFileSync(`${saveVectors}.queries`, flat(qv));
+  }
   let found = 0;
   for (const q of qv) {
     const sims = vecs.map((v, i) => {

@@ -118,6 +118,38 @@ describe('SemanticIndex (hash embedder)', () => {
     await db.query('DELETE FROM agent_vectors');
   });
 
+  it('applies changes concurrently; the saved lastSeq is a low-water mark below the oldest unfinished change', async () => {
+    const h = await createEmbedder({ kind: 'hash' });
+    // Embedding of the weather card waits for `release`: its change (seq 1) finishes last.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gated: Embedder = {
+      id: h.id,
+      dim: h.dim,
+      wordVectors: false,
+      embed: async (t) => {
+        if (t.some((x) => x.includes('forecasts rain'))) await gate;
+        return h.embed(t);
+      },
+    };
+    const d = mkdtempSync(join(tmpdir(), 'ans-emb-low-'));
+    const idx = await SemanticIndex.open({ embedder: gated, db, dataDir: d, ranking: { threshold: -Infinity } });
+    const first = idx.upsert(DOCS[0]!, 101);
+    await Promise.all(DOCS.slice(1).map((doc, i) => idx.upsert(doc, 102 + i)));
+    expect(idx.size()).toBe(3); // the later agents did not wait for the first
+    expect(idx.lastSeq).toBe(100); // 101 is unfinished, so nothing from it on counts as applied
+    await idx.save();
+    release();
+    await first;
+    expect(idx.lastSeq).toBe(104);
+    // A restart from the copy saved while 101 was in flight replays from 101 on.
+    const saved = await SemanticIndex.open({ embedder: h, db, dataDir: d, ranking: { threshold: -Infinity } });
+    expect(saved.lastSeq).toBe(100);
+    await saved.close();
+    await idx.close();
+    rmSync(d, { recursive: true, force: true });
+  });
+
   it('saves, loads and catches up; reuses stored vectors; a new embedder re-embeds', async () => {
     const base = await createEmbedder({ kind: 'hash' });
     const e1 = counting(base);
