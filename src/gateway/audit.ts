@@ -85,16 +85,35 @@ function columns(capacity: number, from?: Numbers): Numbers {
   return c;
 }
 
+/** Distinct strings numbered in order of first sight (a column stores the number). */
+class Interned {
+  private readonly index = new Map<string, number>();
+  readonly values: string[] = [];
+
+  constructor(first?: string) {
+    if (first !== undefined) this.of(first);
+  }
+
+  of(v: string): number {
+    let i = this.index.get(v);
+    if (i === undefined) {
+      i = this.values.length;
+      this.values.push(v);
+      this.index.set(v, i);
+    }
+    return i;
+  }
+}
+
 /**
  * Calls waiting for the audit log (or for the main process), column by column, so a queued
  * call holds no object of its own. Queues live up to a second; objects kept that long outlive
  * the young generation and made the collector copy and promote every call record.
  */
 export class CallColumns {
-  private readonly keyIndex = new Map<string, number>();
-  private readonly keys: string[] = [];
-  private readonly failureIndex = new Map<string, number>([['', 0]]);
-  private readonly failures: string[] = [''];
+  private readonly keys = new Interned();
+  /** '' (no failure) is number 0. */
+  private readonly failures = new Interned('');
   private c: Numbers;
   length = 0;
 
@@ -104,41 +123,21 @@ export class CallColumns {
 
   push(r: CallRecord): void {
     const k = `${r.caller}\t${r.callerId}\t${r.target}\t${r.targetId ?? ''}\t${r.skill ?? ''}\t${r.method}\t${r.path}`;
-    this.put(this.keyOf(k), this.failureOf(r.failure ?? ''), r.at, r.status, r.bytesIn, r.bytesOut, r.ms);
+    this.put(this.keys.of(k), this.failures.of(r.failure ?? ''), r.at, r.status, r.bytesIn, r.bytesOut, r.ms);
   }
 
   /** Call `i` of another process's batch. */
   pushFrom(b: CallBatch, i: number): void {
     const f = b.failures[b.failure[i]!] ?? '';
     this.put(
-      this.keyOf(b.keys[b.key[i]!]!),
-      this.failureOf(f),
+      this.keys.of(b.keys[b.key[i]!]!),
+      this.failures.of(f),
       b.at[i]!,
       b.status[i]!,
       b.bytesIn[i]!,
       b.bytesOut[i]!,
       b.ms[i]!,
     );
-  }
-
-  private keyOf(k: string): number {
-    let i = this.keyIndex.get(k);
-    if (i === undefined) {
-      i = this.keys.length;
-      this.keys.push(k);
-      this.keyIndex.set(k, i);
-    }
-    return i;
-  }
-
-  private failureOf(f: string): number {
-    let i = this.failureIndex.get(f);
-    if (i === undefined) {
-      i = this.failures.length;
-      this.failures.push(f);
-      this.failureIndex.set(f, i);
-    }
-    return i;
   }
 
   private put(key: number, failure: number, at: number, status: number, bytesIn: number, bytesOut: number, ms: number) {
@@ -160,8 +159,8 @@ export class CallColumns {
     const n = this.length;
     const c = this.c;
     return {
-      keys: this.keys,
-      failures: this.failures,
+      keys: this.keys.values,
+      failures: this.failures.values,
       at: c.at.slice(0, n),
       key: c.key.slice(0, n),
       status: c.status.slice(0, n),
@@ -185,13 +184,13 @@ export class CallColumns {
     const lines: string[] = new Array<string>(n);
     for (let j = 0; j < n; j++)
       lines[j] =
-        `${c.at[j]! - start}\t${c.key[j]}\t${c.status[j]}\t${this.failures[c.failure[j]!]}\t` +
+        `${c.at[j]! - start}\t${c.key[j]}\t${c.status[j]}\t${this.failures.values[c.failure[j]!]}\t` +
         `${c.bytesIn[j]}\t${c.bytesOut[j]}\t${Math.round(c.ms[j]! * 1000) / 1000}`;
     return {
       count: n,
       start: new Date(start).toISOString(),
       keyFields: [...KEY_FIELDS],
-      keys: this.keys.join('\n'),
+      keys: this.keys.values.join('\n'),
       fields: [...CALL_FIELDS],
       calls: lines.join('\n'),
     };
