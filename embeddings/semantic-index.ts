@@ -574,13 +574,15 @@ export class SemanticIndex {
 
   /** Bounds the upserts working at once (each holds its texts and vectors until stored). */
   private async window<T>(fn: () => Promise<T>): Promise<T> {
+    // A finishing upsert hands its slot straight to the next waiter, so the bound is exact.
     if (this.working >= UPSERT_WINDOW) await new Promise<void>((r) => this.windowWaiters.push(r));
-    this.working++;
+    else this.working++;
     try {
       return await fn();
     } finally {
-      this.working--;
-      this.windowWaiters.shift()?.();
+      const next = this.windowWaiters.shift();
+      if (next) next();
+      else this.working--;
     }
   }
 
